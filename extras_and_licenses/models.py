@@ -1,0 +1,484 @@
+"""Model access for the lessons: which models, which revision, which device, which dtype.
+
+Every lesson loads its models through :func:`load_model`, so the rules live in one place:
+
+- The lesson models are ``t5-base``, ``t5-large`` and ``google/flan-t5-large``, each pinned
+  to one hub revision (a commit hash), loaded from safetensors only, never with remote code.
+- Device and dtype: a CUDA GPU in bfloat16 when it supports it, otherwise float32; the
+  CPU in float32 with a visible note when there is no GPU. Never float16: T5 overflows in it.
+- Demo mode: when a lesson model is neither in the local cache nor downloadable, or when
+  ``COURSE_DEMO_MODE=1`` is set, the lessons get the bundled demo model (a tiny T5 trained
+  by ``tools/build_demo_model.py``) with a banner naming the model it stands in for.
+- Errors say what to do: unknown ids, a full disk, no network, a GPU out of memory.
+
+Used by every lesson (00-04), by ``pipelines``, ``prefetch`` and ``doctor``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_ENV = "COURSE_DEMO_MODE"
+DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
+
+# Files the lessons need from each hub repository (safetensors only).
+HUB_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "spiece.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+REQUIRED_FILES = ("config.json", "model.safetensors", "spiece.model")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One lesson model: where it lives on the hub and what it costs."""
+
+    name: str  # the short name lessons use
+    repo_id: str  # canonical hub repository
+    revision: str  # pinned commit
+    parameters: int
+    download_bytes: int  # approximate size of the files in HUB_FILES
+    aliases: tuple[str, ...] = ()
+
+    def gigabytes(self, dtype_bytes: int) -> float:
+        """Weights only, in GB (10^9 bytes), for a dtype of ``dtype_bytes`` bytes per parameter."""
+        return self.parameters * dtype_bytes / 1e9
+
+
+LESSON_MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "t5-base",
+            "google-t5/t5-base",
+            "a9723ea7f1b39c1eae772870f3b547bf6ef7e6c1",
+            222_903_552,
+            894_000_000,
+            aliases=("google-t5/t5-base",),
+        ),
+        ModelSpec(
+            "t5-large",
+            "google-t5/t5-large",
+            "150ebc2c4b72291e770f58e6057481c8d2ed331a",
+            737_668_096,
+            2_953_000_000,
+            aliases=("google-t5/t5-large",),
+        ),
+        ModelSpec(
+            "google/flan-t5-large",
+            "google/flan-t5-large",
+            "0613663d0d48ea86ba8cb3d7a44f0f65dc596a2a",
+            783_150_080,
+            3_135_000_000,
+            aliases=("flan-t5-large",),
+        ),
+    )
+}
+
+# Peak GPU memory each lesson needs in bfloat16, in GB (weights of the models it holds at
+# once plus working memory). Refined by bench/ on a real GPU; see BENCHMARKS.md.
+LESSON_GPU_GB = {"00": 0.0, "01": 6.0, "02": 2.5, "03": 4.0, "04": 5.0}
+
+
+class CourseModelError(RuntimeError):
+    """A model could not be loaded; the message says what to do next."""
+
+
+class UnknownModelError(CourseModelError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class NotEnoughGPUMemoryError(CourseModelError):
+    pass
+
+
+class DiskFullError(CourseModelError):
+    pass
+
+
+# ------------------------------------------------------------------ ids
+def resolve(model_id: str) -> ModelSpec:
+    """The :class:`ModelSpec` for a lesson model id or alias; a helpful error otherwise."""
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise UnknownModelError(f"A model id must be a non-empty string, got {model_id!r}. Try 't5-base'.")
+    key = model_id.strip()
+    for spec in LESSON_MODELS.values():
+        if key == spec.name or key in spec.aliases or key == spec.repo_id:
+            return spec
+    known = [s.name for s in LESSON_MODELS.values()]
+    every_name = known + [a for s in LESSON_MODELS.values() for a in s.aliases]
+    close = difflib.get_close_matches(key, every_name, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownModelError(
+        f"{model_id!r} is not one of the course models ({', '.join(known)}).{hint} "
+        "The course pins a reviewed revision of each model it loads. To use another model, load it "
+        "yourself with from_pretrained(..., revision=<commit>, use_safetensors=True) and pass the model "
+        "object, or pass a local directory path."
+    )
+
+
+def demo_requested() -> bool:
+    """True when the user asked for demo mode with COURSE_DEMO_MODE=1 (or true/yes/on)."""
+    return os.environ.get(DEMO_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The Hugging Face hub cache in force now (HF_HUB_CACHE, then HF_HOME/hub, then the default)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
+    return Path(home) / "hub"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def snapshot_dir(spec: ModelSpec, cache_dir=None) -> Path:
+    """Where the pinned revision of ``spec`` lives in the hub cache (it may not exist yet)."""
+    folder = "models--" + spec.repo_id.replace("/", "--")
+    return hub_cache_dir(cache_dir) / folder / "snapshots" / spec.revision
+
+
+def cached_files(spec: ModelSpec, cache_dir=None) -> dict[str, int]:
+    """Files of the pinned revision present in the cache, with their sizes in bytes."""
+    snap = snapshot_dir(spec, cache_dir)
+    found = {}
+    for name in HUB_FILES:
+        path = snap / name
+        if path.exists():  # follows the symlink into blobs/
+            found[name] = path.stat().st_size
+    return found
+
+
+def is_cached(spec: ModelSpec, cache_dir=None) -> bool:
+    files = cached_files(spec, cache_dir)
+    return all(name in files for name in REQUIRED_FILES)
+
+
+def partial_download(spec: ModelSpec, cache_dir=None) -> bool:
+    """True when an interrupted download left ``.incomplete`` blobs for this model."""
+    blobs = hub_cache_dir(cache_dir) / ("models--" + spec.repo_id.replace("/", "--")) / "blobs"
+    return blobs.is_dir() and any(p.suffix == ".incomplete" for p in blobs.iterdir())
+
+
+def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
+    """Can we reach the hub's API? (HF_ENDPOINT respected; a quick HEAD request.)"""
+    if hub_offline():
+        return False, "HF_HUB_OFFLINE=1 is set"
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/api/models/{LESSON_MODELS['t5-base'].repo_id}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
+        return True, endpoint
+    except urllib.error.HTTPError as exc:  # the server answered
+        return exc.code < 500, f"{endpoint} answered HTTP {exc.code}"
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{endpoint}: {getattr(exc, 'reason', exc)}"
+
+
+# ------------------------------------------------------------------ device and dtype
+@dataclass(frozen=True)
+class Placement:
+    device: str  # "cuda", "cuda:1", "cpu"
+    dtype: object  # a torch.dtype
+    note: str  # one line for the learner
+
+
+def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
+    """Pick where and in what precision to run T5.
+
+    - No arguments: the GPU in bfloat16 if it supports bf16, the GPU in float32 if not,
+      otherwise the CPU in float32.
+    - ``device`` / ``dtype`` override the choice; float16 is refused (T5 overflows in it).
+    """
+    import torch
+
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None) if dtype != "auto" else None
+    if dtype is torch.float16:
+        raise ValueError(
+            "T5 must not run in float16: its activations overflow and the outputs become NaN. "
+            "Use dtype=torch.bfloat16 on a recent GPU, or torch.float32."
+        )
+    if dtype is not None and dtype not in (torch.bfloat16, torch.float32):
+        raise ValueError(f"Unsupported dtype {dtype}: use torch.bfloat16 or torch.float32.")
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CourseModelError(
+            f"device={device!r} was asked for, but PyTorch sees no CUDA GPU. Leave device unset to run on "
+            "the CPU, or check `nvidia-smi` and that your torch build has CUDA (`python -m extras_and_licenses doctor`)."
+        )
+
+    if device.startswith("cuda"):
+        bf16 = torch.cuda.is_bf16_supported()
+        if dtype is None:
+            dtype = torch.bfloat16 if bf16 else torch.float32
+        elif dtype is torch.bfloat16 and not bf16:
+            raise ValueError("This GPU does not support bfloat16: use dtype=torch.float32.")
+        name = torch.cuda.get_device_name(torch.device(device))
+        note = f"Running on {name} ({device}) in {str(dtype).replace('torch.', '')}."
+    else:
+        dtype = dtype or torch.float32
+        note = (
+            f"No GPU found: running on the CPU in {str(dtype).replace('torch.', '')}. "
+            "The demo model is quick here; the real lesson models are slow on a CPU."
+        )
+    return Placement(device, dtype, note)
+
+
+# ------------------------------------------------------------------ demo banner
+def demo_banner_text(stands_in_for: str, reason: str) -> str:
+    if demo_requested():
+        leave = f"To use the real model: unset {DEMO_ENV} (and fetch it: python -m extras_and_licenses prefetch)."
+    else:
+        leave = "To use the real model: fetch it with network access: python -m extras_and_licenses prefetch"
+    lines = [
+        "DEMO MODEL - NOT THE REAL ONE",
+        f"Standing in for: {stands_in_for}",
+        f"Why: {reason}",
+        "This is a tiny toy T5 trained on templated English->French/German sentences.",
+        "Its outputs are a toy's: they show the mechanics, not the quality of the real model.",
+        leave,
+    ]
+    width = max(len(line) for line in lines) + 4
+    bar = "#" * width
+    return "\n".join([bar] + [f"# {line.ljust(width - 4)} #" for line in lines] + [bar])
+
+
+def show_demo_banner(stands_in_for: str, reason: str) -> str:
+    """Print the banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
+    text = demo_banner_text(stands_in_for, reason)
+    print(text, file=sys.stdout, flush=True)
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
+            import html
+
+            body = "<br>".join(html.escape(line) for line in text.splitlines()[1:-1])
+            display(
+                HTML(
+                    '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
+                    f'font-weight:bold;font-family:monospace" class="course-demo-banner">{body}</div>'
+                )
+            )
+    except ImportError:
+        pass
+    return text
+
+
+# ------------------------------------------------------------------ loading
+@dataclass
+class LoadedModel:
+    """What :func:`load_model` returns; unpacks as ``model, tokenizer = load_model(...)``."""
+
+    model: object
+    tokenizer: object
+    name: str  # what was asked for
+    source: str  # "cache", "download", "demo" or "local"
+    placement: Placement
+    demo_reason: str | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source == "demo"
+
+    def __iter__(self):
+        yield self.model
+        yield self.tokenizer
+
+
+def _network_error(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in _chain(exc)}
+    markers = {
+        "ConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "Timeout",
+        "LocalEntryNotFoundError",
+        "OfflineModeIsEnabled",
+        "ConnectError",
+        "NewConnectionError",
+        "MaxRetryError",
+    }
+    if names & markers:
+        return True
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    return any(s in text for s in ("connection", "offline", "resolve", "network is unreachable", "couldn't connect"))
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in _chain(exc))
+
+
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("transformers").split(".")[0])
+    except Exception:  # noqa: BLE001
+        return 5
+
+
+_TRANSFORMERS_MAJOR = _transformers_major()
+
+
+def _from_pretrained(path_or_id: str, revision: str | None, cache_dir, local_only: bool, attn_implementation, dtype):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    # The cache is passed explicitly: huggingface_hub reads HF_HUB_CACHE only once, at import.
+    kw = dict(revision=revision, cache_dir=str(hub_cache_dir(cache_dir)), local_files_only=local_only)
+    tokenizer = AutoTokenizer.from_pretrained(path_or_id, **kw)
+    model_kw = dict(kw, use_safetensors=True)
+    if attn_implementation:
+        model_kw["attn_implementation"] = attn_implementation
+    # transformers 5 names the argument ``dtype``; 4.x calls it ``torch_dtype``.
+    model_kw["dtype" if _TRANSFORMERS_MAJOR >= 5 else "torch_dtype"] = dtype
+    model = AutoModelForSeq2SeqLM.from_pretrained(path_or_id, **model_kw)
+    return model, tokenizer
+
+
+def _to_device(model, placement: Placement, label: str):
+    import torch
+
+    try:
+        return model.to(placement.device)
+    except torch.cuda.OutOfMemoryError as exc:
+        try:
+            free, total = torch.cuda.mem_get_info()
+            state = f"{free / 1e9:.1f} of {total / 1e9:.1f} GB free"
+        except Exception:  # noqa: BLE001 - the report is a courtesy
+            state = "free memory unknown"
+        raise NotEnoughGPUMemoryError(
+            f"The GPU ran out of memory loading {label} ({state}). "
+            "Free earlier models (`del model` then `extras_and_licenses.models.free_gpu_memory()`), restart the "
+            "kernel, or use a GPU with more memory (see `python -m extras_and_licenses doctor`)."
+        ) from exc
+
+
+def load_model(
+    model_id: str = "t5-base",
+    *,
+    device: str | None = None,
+    dtype=None,
+    attn_implementation: str | None = None,
+    cache_dir=None,
+    demo: bool | None = None,
+    verbose: bool = True,
+) -> LoadedModel:
+    """Load a lesson model and its tokenizer, placed on the best device, in eval mode.
+
+    ``model_id`` is a lesson model (``t5-base``, ``t5-large``, ``google/flan-t5-large``), a local
+    directory, or ``"demo"``. The pinned revision comes from the cache when it is there, else
+    from the hub. When neither works (or ``demo=True``, or ``COURSE_DEMO_MODE=1``), the demo
+    model stands in, with a banner. ``verbose=False`` silences the one-line placement note but
+    never the demo banner.
+    """
+    placement = choose_device_and_dtype(device, dtype)
+    say = print if verbose else (lambda *a, **k: None)
+
+    if isinstance(model_id, str) and model_id != "demo" and Path(model_id).expanduser().is_dir():
+        model, tok = _from_pretrained(
+            str(Path(model_id).expanduser()), None, None, True, attn_implementation, placement.dtype
+        )
+        model = _to_device(model, placement, model_id).eval()
+        say(placement.note)
+        return LoadedModel(model, tok, model_id, "local", placement)
+
+    if model_id == "demo":
+        spec_name, reason = "a lesson model (asked for 'demo')", "model_id='demo' was requested."
+    else:
+        spec = resolve(model_id)
+        spec_name = spec.name
+        reason = None
+        if demo or (demo is None and demo_requested()):
+            reason = f"demo mode was requested ({DEMO_ENV}=1)." if demo is None else "demo=True was passed."
+        else:
+            try:
+                source = "cache" if is_cached(spec, cache_dir) else "download"
+                if source == "download" and not hub_reachable()[0]:
+                    raise CourseModelError("offline")
+                if source == "download":
+                    say(f"Downloading {spec.name} ({spec.download_bytes / 1e9:.1f} GB) from the hub ...")
+                model, tok = _from_pretrained(
+                    spec.repo_id, spec.revision, cache_dir, source == "cache", attn_implementation, placement.dtype
+                )
+            except CourseModelError:
+                why = "HF_HUB_OFFLINE=1 forbids downloading it" if hub_offline() else "the model hub cannot be reached"
+                reason = f"{spec.name} is not in the local cache and {why}."
+            except Exception as exc:  # noqa: BLE001 - classified below; anything else re-raised
+                if _disk_full(exc):
+                    raise DiskFullError(
+                        f"The disk filled up while downloading {spec.name} ({spec.download_bytes / 1e9:.1f} GB). "
+                        f"Free space under {hub_cache_dir(cache_dir)}, or point HF_HUB_CACHE at a bigger disk, "
+                        "then run `python -m extras_and_licenses prefetch` to resume."
+                    ) from exc
+                if not _network_error(exc):
+                    raise
+                reason = f"{spec.name} is not in the local cache and the model hub cannot be reached."
+            else:
+                model = _to_device(model, placement, spec.name).eval()
+                say(placement.note)
+                return LoadedModel(model, tok, spec.name, source, placement)
+
+    show_demo_banner(spec_name, reason)
+    model, tok = _from_pretrained(str(DEMO_MODEL_DIR), None, None, True, attn_implementation, placement.dtype)
+    model = _to_device(model, placement, "the demo model").eval()
+    model.config.course_demo_stands_in_for = spec_name
+    say(placement.note)
+    return LoadedModel(model, tok, spec_name, "demo", placement, demo_reason=reason)
+
+
+def is_demo_model(model) -> bool:
+    """True for a model that :func:`load_model` loaded as a demo stand-in."""
+    return getattr(getattr(model, "config", None), "course_demo_stands_in_for", None) is not None
+
+
+def model_memory_gb(model) -> float:
+    """Bytes held by a model's parameters and buffers, in GB (10^9 bytes)."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    total += sum(b.numel() * b.element_size() for b in model.buffers())
+    return total / 1e9
+
+
+def free_gpu_memory() -> str:
+    """Collect garbage and empty PyTorch's CUDA cache; return a one-line memory report."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if not torch.cuda.is_available():
+        return "No GPU: nothing to free."
+    torch.cuda.empty_cache()
+    return f"GPU memory held by PyTorch: {torch.cuda.memory_allocated() / 1e9:.2f} GB allocated, {torch.cuda.memory_reserved() / 1e9:.2f} GB reserved."

@@ -1,0 +1,157 @@
+"""prefetch and doctor, on empty and populated caches, from Python and from the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import namedtuple
+
+import pytest
+
+from extras_and_licenses import doctor, models, prefetch
+from extras_and_licenses.__main__ import main
+from tests import hubcache
+
+SPECS = list(models.LESSON_MODELS.values())
+
+
+def _never(spec, cache_dir):  # a download that must not happen
+    raise AssertionError(f"tried to download {spec.name}")
+
+
+# ------------------------------------------------------------------ prefetch
+def test_prefetch_check_on_an_empty_cache_reports_every_model_missing(hf_cache, capsys):
+    results = prefetch.prefetch(check_only=True, download=_never)
+    assert [r.status for r in results] == ["missing"] * 3
+    out = capsys.readouterr().out
+    assert "needs 0.9 GB" in out and "demo model" in out
+
+
+def test_prefetch_skips_what_is_cached_and_prints_sizes(hf_cache, capsys):
+    for spec in SPECS:
+        hubcache.populate(hf_cache, spec)
+    results = prefetch.prefetch(download=_never)
+    assert [r.status for r in results] == ["cached"] * 3
+    assert all(r.bytes > 1_000_000 for r in results)
+    out = capsys.readouterr().out
+    assert "already complete, skipped" in out and "ready offline" in out
+
+
+def test_prefetch_downloads_only_what_is_missing(hf_cache, capsys):
+    hubcache.populate(hf_cache, SPECS[0])
+    fetched = []
+
+    def fake_download(spec, cache_dir):
+        fetched.append(spec.name)
+        hubcache.populate(models.hub_cache_dir(cache_dir), spec)
+
+    results = prefetch.prefetch(download=fake_download, probe_hub=lambda: (True, "pretend"))
+    assert fetched == ["t5-large", "google/flan-t5-large"]
+    assert [r.status for r in results] == ["cached", "downloaded", "downloaded"]
+    assert "GB" in capsys.readouterr().out
+
+
+def test_prefetch_with_the_hub_unreachable_reports_instead_of_raising(hf_cache, capsys):
+    results = prefetch.prefetch(["t5-base"], download=_never)
+    assert results[0].status == "failed"
+    assert "HF_HUB_OFFLINE" in results[0].message
+
+
+def test_prefetch_network_error_mid_download_is_reported(hf_cache, capsys):
+    def dies(spec, cache_dir):
+        raise ConnectionError("connection reset")
+
+    results = prefetch.prefetch(["t5-base"], download=dies, probe_hub=lambda: (True, "pretend"))
+    assert results[0].status == "failed" and "rerun to resume" in results[0].message
+
+
+def test_prefetch_notices_a_partial_download(hf_cache, capsys):
+    spec = models.LESSON_MODELS["t5-base"]
+    blobs = hf_cache / ("models--" + spec.repo_id.replace("/", "--")) / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "abc123.incomplete").write_bytes(b"x" * 10)
+    results = prefetch.prefetch(["t5-base"], check_only=True)
+    assert "partial download" in results[0].message
+
+
+def test_prefetch_cli_unknown_model_exits_2_with_the_suggestion(hf_cache, capsys):
+    assert main(["prefetch", "t5-lrage"]) == 2
+    assert "Did you mean 't5-large'" in capsys.readouterr().err
+
+
+def test_prefetch_cli_check_exit_codes(hf_cache, capsys):
+    assert main(["prefetch", "--check"]) == 1
+    for spec in SPECS:
+        hubcache.populate(hf_cache, spec)
+    assert main(["prefetch", "--check"]) == 0
+
+
+# ------------------------------------------------------------------ doctor
+def _rows(report):
+    return {r.check: r for r in report.rows}
+
+
+def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache):
+    report = doctor.check()
+    rows = _rows(report)
+    for spec in SPECS:
+        assert rows[f"model {spec.name}"].status == doctor.WARN
+        assert "prefetch" in rows[f"model {spec.name}"].detail
+    assert rows["model hub"].status == doctor.WARN
+    assert rows["demo mode"].status == doctor.WARN
+    assert report.verdict[0] in (doctor.WARN, doctor.FAIL)
+    text = report.text()
+    assert "Verdict:" in text and "transformers" in text
+
+
+def test_doctor_on_a_populated_cache_marks_models_ready(hf_cache):
+    for spec in SPECS:
+        hubcache.populate(hf_cache, spec)
+    rows = _rows(doctor.check())
+    for spec in SPECS:
+        assert rows[f"model {spec.name}"].status == doctor.OK
+        assert "cached" in rows[f"model {spec.name}"].detail
+    assert rows["model hub"].status == doctor.OK  # unreachable, but nothing is missing
+    assert rows["demo mode"].status == doctor.OK
+
+
+def test_doctor_flags_a_disk_too_small_for_the_missing_models(hf_cache, monkeypatch):
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: Usage(10**10, 10**10 - 10**8, 10**8))
+    report = doctor.check()
+    assert _rows(report)["disk"].status == doctor.FAIL
+    assert report.verdict[0] == doctor.FAIL and "disk" in report.verdict[1]
+
+
+def test_doctor_reports_demo_mode_when_asked_for(hf_cache, monkeypatch):
+    monkeypatch.setenv("COURSE_DEMO_MODE", "1")
+    assert "unset" in _rows(doctor.check())["demo mode"].detail.lower()
+
+
+def test_doctor_html_table_for_notebooks(hf_cache):
+    html = doctor.check()._repr_html_()
+    assert html.count("<tr") >= 10 and "Verdict" in html
+
+
+def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
+    torch = pytest.importorskip("torch")
+    Props = namedtuple("Props", "name total_memory")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 4GB", 4 * 10**9))
+    rows = _rows(doctor.check())
+    assert rows["GPU"].status == doctor.OK and "Fake 4GB" in rows["GPU"].detail
+    assert rows["bfloat16"].status == doctor.OK
+    assert rows["lesson 01 memory"].status == doctor.FAIL  # needs more than 4 GB
+    assert rows["lesson 02 memory"].status == doctor.OK
+
+
+def test_doctor_command_line_prints_a_report_without_traceback(hf_cache):
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-m", "extras_and_licenses", "doctor"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Verdict:" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
