@@ -5,10 +5,10 @@ decoder runs once per new token, fed only the newest token while its key/value c
 by one position per step. A ``ForwardListener`` stands in for a module's ``forward``, passes
 every call through unchanged, and writes one line per call::
 
-    call  module    input      self-cache  cross-cache      time  tokens (first row)
-    #1    encoder   (1, 9)              -            -    2.1 ms  ['▁translate', '▁English', '▁to', … 6 more]
-    #2    decoder   (1, 1)              0            0    0.9 ms  ['<pad>']
-    #3    decoder   (1, 1)              1            9    0.8 ms  ['▁Das']
+    call  module    input     self-cache  cross-cache      time  tokens (first row)
+    #1    encoder   (1, 9)             -            -    2.1 ms  ['▁translate', '▁English', '▁to', … 6 more]
+    #2    decoder   (1, 1)             0            0    0.9 ms  ['<pad>']
+    #3    decoder   (1, 1)             1            9    0.8 ms  ['▁Das']
 
 "self-cache" is how many earlier target positions the decoder's self-attention cache held when
 the call began; "cross-cache" is how many source positions its cross-attention cache held (0 on
@@ -30,7 +30,7 @@ Rules it keeps, so that it is safe in a notebook:
 
 - It never changes results. The listener carries the wrapped forward's signature, because
   ``generate()`` inspects ``inspect.signature(encoder.forward)`` and silently drops
-  ``attention_mask`` for a bare ``(*args, **kwargs)`` wrapper (padded batches then change).
+  ``attention_mask`` for a bare ``(*args, **kw)`` wrapper (padded batches then change).
 - Re-running the attach cell replaces the listener on that module; it never nests.
   ``ForwardListener.clear_all()`` restores every module any listener touched, also after an
   exception or a keyboard interrupt inside generation, and does nothing when called twice.
@@ -201,6 +201,10 @@ class ForwardListener:
             raise TypeError(
                 f"ForwardListener wraps a torch.nn.Module (e.g. pipe.model.encoder); got {type(module).__name__}. "
                 "If you have a pipeline, wrap one of its model's parts: pipe.model.encoder or pipe.model.decoder."
+            )
+        if type(module).forward is nn.Module.forward and "forward" not in module.__dict__:
+            raise TypeError(
+                f"{type(module).__name__} has no forward method of its own, so there is nothing to listen to."
             )
         self.module = module
         self.name = name or type(module).__name__

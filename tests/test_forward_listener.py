@@ -242,9 +242,7 @@ def test_records_match_the_real_cache_and_inputs(t5, batch):
     model, tok = t5
     truth = []
     model.decoder.register_forward_pre_hook(
-        lambda mod, args, kwargs: truth.append(
-            _true_cache_lengths(kwargs.get("cache", kwargs.get("past_key_values")))
-        ),
+        lambda mod, args, kwargs: truth.append(_true_cache_lengths(kwargs.get("cache", kwargs.get("past_key_values")))),
         with_kwargs=True,
     )
     encoder, decoder = _attach(model, tok, quiet=True)
@@ -372,6 +370,8 @@ def test_errors_say_what_to_do(t5):
         ForwardListener(model.encoder.forward, name="encoder")
     with pytest.raises(TypeError, match="pipe.model.encoder"):
         ForwardListener("encoder")
+    with pytest.raises(TypeError, match="no forward method of its own"):
+        ForwardListener(nn.Module())
     with pytest.raises(TypeError, match="output_attentions"):
         ForwardListener(nn.Linear(2, 2), capture_cross_attention=True)
     assert ForwardListener.attached_listeners() == []
