@@ -1,0 +1,234 @@
+"""How much do quiet ForwardListeners slow down generation?
+
+Generates with and without listeners on the encoder and decoder (``quiet=True``, timing on, as
+lessons 01-03 use them) on a T5 with random weights of a real model's shape, and prints the
+ratio of the median times. The goal is an overhead of at most 2% on a GPU. A benchmark, not a
+test: nothing here is run by pytest.
+
+    python bench/bench_listener.py                          # t5-large shape, on the GPU if there is one
+    python bench/bench_listener.py --tiny --device cpu      # a quick smoke run
+    python bench/bench_listener.py --shape t5-base --dtype bfloat16 --repeats 7
+
+Runs alternate (without, with) and (with, without) so that drift in clock speed or in other
+load on the machine falls on both sides. The inputs come from the demo tokenizer (its ids are a
+subset of T5's 32128-token vocabulary); ``min_new_tokens = max_new_tokens`` forces the length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
+
+from extras_and_licenses.forward_listener import ForwardListener  # noqa: E402
+
+DEMO_DIR = ROOT / "extras_and_licenses" / "demo_model"
+PROMPT = "translate English to German: The house is wonderful."  # 30 demo-tokenizer tokens
+GOAL = 1.02
+
+# T5 shapes (relu feed-forward, 32128-token vocabulary); "tiny" is for smoke runs.
+SHAPES = {
+    "t5-large": dict(d_model=1024, d_ff=4096, d_kv=64, num_heads=16, num_layers=24),
+    "t5-base": dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12),
+    "tiny": dict(d_model=64, d_ff=256, d_kv=16, num_heads=4, num_layers=2),
+}
+
+
+def load_tokenizer():
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(DEMO_DIR))
+    except AttributeError:  # transformers 4.x cannot read 5.x's tokenizer_config.json: rename one key in a copy
+        copy = Path(tempfile.mkdtemp())
+        for name in ("tokenizer.json", "tokenizer_config.json", "spiece.model"):
+            shutil.copy(DEMO_DIR / name, copy / name)
+        config = json.loads((copy / "tokenizer_config.json").read_text())
+        config["additional_special_tokens"] = config.pop("extra_special_tokens")
+        (copy / "tokenizer_config.json").write_text(json.dumps(config))
+        return AutoTokenizer.from_pretrained(str(copy))
+
+
+def build_model(shape: str, device: torch.device, dtype: torch.dtype):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(
+        vocab_size=32128,
+        feed_forward_proj="relu",
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **SHAPES[shape],
+    )
+    torch.manual_seed(0)
+    with device:  # initialise the weights where they will run
+        model = T5ForConditionalGeneration(config)
+    return model.to(dtype).eval()
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_generate(model, inputs, new_tokens: int, device: torch.device) -> tuple[float, torch.Tensor]:
+    gc.collect()  # so that a collection of earlier runs' garbage does not land inside this one
+    sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**inputs, min_new_tokens=new_tokens, max_new_tokens=new_tokens, do_sample=False)
+    sync(device)
+    return time.perf_counter() - start, out
+
+
+def timed_generate_listened(model, tokenizer, inputs, new_tokens: int, device: torch.device, timing: bool):
+    """Like timed_generate, with quiet listeners on the encoder and decoder; also returns the listeners."""
+    encoder = ForwardListener(model.encoder, name="encoder", tokenizer=tokenizer, quiet=True, timing=timing)
+    decoder = ForwardListener(model.decoder, name="decoder", tokenizer=tokenizer, quiet=True, timing=timing)
+    try:
+        seconds, out = timed_generate(model, inputs, new_tokens, device)
+    finally:
+        ForwardListener.clear_all()
+    # Reading the records (and any CUDA event timings) happens after the clock stopped, as in a lesson.
+    calls = len(encoder.calls) + len(decoder.calls)
+    if calls != 1 + new_tokens:
+        raise RuntimeError(f"expected {1 + new_tokens} recorded calls, got {calls}")
+    return seconds, out, (encoder, decoder)
+
+
+class _Echo(torch.nn.Module):
+    """A decoder-like module that does nothing: what is left is the listener's own cost."""
+
+    def forward(self, input_ids=None, attention_mask=None, cache=None, use_cache=None, **kwargs):
+        return input_ids
+
+
+def listener_cost_us(device: torch.device, timing: bool, calls: int = 2000) -> float:
+    """Microseconds a quiet listener adds to one call of a module (best of 5 loops, records read after)."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    module = _Echo()
+    ids = torch.zeros(1, 1, dtype=torch.long, device=device)
+    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+    def loop() -> float:
+        best = float("inf")
+        for _ in range(5):
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(calls):
+                module(input_ids=ids, cache=cache, use_cache=True)
+            sync(device)
+            best = min(best, (time.perf_counter() - start) / calls)
+        return best
+
+    plain = loop()
+    listener = ForwardListener(module, name="echo", quiet=True, timing=timing)
+    try:
+        listened = loop()
+    finally:
+        listener.clear()
+    assert len(listener.calls) == 5 * calls
+    return (listened - plain) * 1e6
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="t5-large")
+    parser.add_argument("--tiny", action="store_true", help="same as --shape tiny")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--repeats", type=int, default=None, help="timed pairs (default: 15 on a GPU, 3 on the CPU)")
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--no-listener-timing", action="store_true", help="listeners with timing=False")
+    parser.add_argument("--check", action="store_true", help=f"exit with status 1 when the ratio exceeds {GOAL}")
+    args = parser.parse_args(argv)
+
+    shape = "tiny" if args.tiny else args.shape
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    repeats = args.repeats or (15 if device.type == "cuda" else 3)
+
+    import transformers
+
+    tokenizer = load_tokenizer()
+    model = build_model(shape, device, dtype)
+    inputs = tokenizer([PROMPT] * args.batch, return_tensors="pt", padding=True).to(device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(
+        f"model: {shape} shape, random weights, {model.num_parameters():,} parameters, {args.dtype} on {device} "
+        f"({where}); transformers {transformers.__version__}, torch {torch.__version__}"
+    )
+    print(
+        f"input: batch {args.batch}, {inputs['input_ids'].shape[1]} source tokens, {args.new_tokens} forced new "
+        f"tokens; {repeats} interleaved pairs, medians"
+    )
+
+    timing = not args.no_listener_timing
+    # Warm-up pair, which also checks that listening changes nothing and records the true cache lengths.
+    _, reference = timed_generate(model, inputs, args.new_tokens, device)
+    _, listened_out, (_, decoder) = timed_generate_listened(model, tokenizer, inputs, args.new_tokens, device, timing)
+    src_len, n = inputs["input_ids"].shape[1], args.new_tokens
+    identical = torch.equal(reference, listened_out)
+    lengths_ok = [(c.self_cache_len, c.cross_cache_len) for c in decoder.calls] == [(0, 0)] + [
+        (k, src_len) for k in range(1, n)
+    ]
+    print(f"check: same tokens with listeners: {identical}; recorded cache lengths are 0..{n - 1}: {lengths_ok}")
+
+    def run_plain() -> float:
+        return timed_generate(model, inputs, n, device)[0]
+
+    def run_listened() -> float:
+        return timed_generate_listened(model, tokenizer, inputs, n, device, timing)[0]
+
+    without, with_ = [], []
+    for r in range(repeats):
+        if r % 2 == 0:
+            without.append(run_plain())
+            with_.append(run_listened())
+        else:
+            with_.append(run_listened())
+            without.append(run_plain())
+
+    base, listened = statistics.median(without), statistics.median(with_)
+    ratio = listened / base
+    labels = ("without listeners", "with listeners (quiet" + ("" if timing else ", timing=False") + ")")
+    width = max(map(len, labels)) + 1
+    for label, runs in zip(labels, (without, with_), strict=True):
+        median = statistics.median(runs)
+        print(
+            f"{label + ':':<{width}} median {median * 1e3:8.1f} ms ({median / n * 1e3:.2f} ms/token), "
+            f"best {min(runs) * 1e3:.1f} ms; runs: {' '.join(f'{t * 1e3:.0f}' for t in runs)}"
+        )
+    spread = max(without) / min(without) - 1
+    cost = listener_cost_us(device, timing)
+    estimate = 1 + (1 + n) * cost * 1e-6 / base
+    print(f"best-run ratio {min(with_) / min(without):.4f}; run-to-run spread without listeners {spread * 100:.1f}%")
+    print(
+        f"listener's own cost, measured alone: {cost:.1f} us per call; {1 + n} calls per generation "
+        f"-> expected ratio {estimate:.4f}"
+    )
+    verdict = "within" if ratio <= GOAL else "ABOVE"
+    print(
+        f"RATIO with/without = {ratio:.4f} ({(ratio - 1) * 100:+.2f}%, medians): {verdict} the {GOAL:.2f} goal for a GPU"
+    )
+    return 1 if not (identical and lengths_ok) or (args.check and ratio > GOAL) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
