@@ -117,6 +117,19 @@ def test_implementation_restored_when_generation_raises(tiny_t5):
     assert _hook_count(model) == 0
 
 
+def test_sub_configs_switched_when_set_attn_implementation_stops_at_the_top(tiny_t5, monkeypatch):
+    """transformers 5 before 5.24 switched only model.config, not the copies T5's stacks keep (seen on 5.17)."""
+    model, tokenizer = tiny_t5
+    monkeypatch.setattr(
+        model, "set_attn_implementation", lambda impl: setattr(model.config, "_attn_implementation", impl)
+    )
+    cap = capture_cross_attention(model, tokenizer, TEXT, max_new_tokens=2)
+    assert cap.weights.shape[0] >= 1
+    assert (
+        _impl(model) == model.decoder.config._attn_implementation == model.encoder.config._attn_implementation == "sdpa"
+    )
+
+
 def test_eager_attention_context_restores_on_error(tiny_t5):
     model, _ = tiny_t5
     with pytest.raises(KeyboardInterrupt), eager_attention(model) as previous:
