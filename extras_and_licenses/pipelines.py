@@ -22,6 +22,9 @@ A pipeline is three stages, which you can also call one at a time to see what ea
     model_outputs = translator._forward(model_inputs)  # 2. model.generate(...), nothing else
     translator.postprocess(model_outputs)              # 3. token ids -> text
 
+(A call runs stage 2 through ``translator.forward``, which adds ``torch.no_grad`` and brings
+the output ids back to the CPU.)
+
 Step 1 is where the T5 trick lives: the pipeline does not tell the model the languages in any
 other way than by writing an instruction in front of your text. ``translator.prefix`` holds it
 (``"translate English to French: "`` for t5-base), read from ``task_specific_params`` in the
@@ -31,7 +34,11 @@ Rules it keeps:
 
 - Results match transformers 4.57's own pipelines token for token on the same model and
   settings, and on transformers 5 they equal calling ``model.generate`` directly with
-  ``pipe.generate_kwargs`` (tested in ``tests/test_pipelines.py``).
+  ``pipe.generate_kwargs`` (tested in ``tests/test_pipelines.py``). Where transformers 4 was
+  surprising, this one differs on purpose: settings you pass when you build the pipeline beat
+  ``task_specific_params`` (transformers 4 let the config's ``num_beams`` win); a call's
+  ``max_length`` is obeyed (transformers 4 warned and kept 256 new tokens); the model's own
+  generation config beats the pipeline defaults; over-long input is cut (see below).
 - Generation settings: ``pipe.generate_kwargs`` is what every call passes to
   ``model.generate``. It starts from transformers 4's pipeline defaults (``num_beams=4``,
   ``max_new_tokens=256``) for whatever the model's own generation config leaves unset, then
@@ -230,6 +237,8 @@ class Text2TextPipeline(Pipeline):
         with the decoder start token (``<pad>`` for T5).
         """
         batch = model_inputs["input_ids"].shape[0]
+        # Already there when called through forward(); by hand on a GPU, preprocess's output is on the CPU.
+        model_inputs = {name: tensor.to(self.model.device) for name, tensor in model_inputs.items()}
         output_ids = self.model.generate(**model_inputs, **self.generate_kwargs_for_call(generate_kwargs))
         output_ids = getattr(output_ids, "sequences", output_ids)  # return_dict_in_generate=True
         return {"output_ids": output_ids.reshape(batch, -1, output_ids.shape[-1])}
@@ -408,17 +417,12 @@ def pipeline(task: str, model=None, tokenizer=None, *, device=None, dtype=None, 
         return transformers.pipeline(task, model=model, tokenizer=tokenizer, **extra, **kwargs)
 
     task = task.strip().lower()
-    loaded = None
     if model is None:
         model = "t5-base"
-    if isinstance(model, (str, os.PathLike)):
-        loaded = models.load_model(str(model), device=_device_name(device), dtype=dtype)
-        if tokenizer is None:
-            tokenizer = loaded.tokenizer
-        model = loaded.model
-    else:
-        _check_placement(model, device, dtype)
-    pipe = cls(model, tokenizer, task=task, **kwargs)
+    if not isinstance(model, (str, os.PathLike)):  # your own model: used where it is, as it is
+        return cls(model, tokenizer, task=task, device=device, dtype=dtype, **kwargs)
+    loaded = models.load_model(str(model), device=_device_name(device), dtype=dtype)
+    pipe = cls(loaded.model, loaded.tokenizer if tokenizer is None else tokenizer, task=task, **kwargs)
     pipe.loaded = loaded
     return pipe
 
@@ -532,6 +536,7 @@ def _generate_argument_names(model) -> frozenset[str]:
     for fn in (model.generate, model.forward):
         names.update(p.name for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD)
     names.discard("self")
+    names.update(("tokenizer", "assistant_tokenizer"))  # generate takes them through **kwargs (stop_strings=)
     return frozenset(names)
 
 
