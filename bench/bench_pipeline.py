@@ -1,0 +1,187 @@
+"""How much slower is our seq2seq pipeline than calling model.generate yourself?
+
+Times ``pipe(text)`` (tokenize with the prefix, generate, decode: everything a learner's call
+does) against bare ``model.generate(**inputs)`` on the same, already tokenized inputs, and
+prints the ratio. The goal is at most 2% overhead. A benchmark, not a test: pytest never runs it.
+
+    python bench/bench_pipeline.py                                  # demo model, CPU: well under a minute
+    python bench/bench_pipeline.py --model t5-base-random --device cuda
+    python bench/bench_pipeline.py --batch 4 --new-tokens 64 --repeats 30
+
+Every run is forced to the same length (``min_new_tokens = max_new_tokens``), greedy. Runs
+alternate (bare, pipeline) and (pipeline, bare), so drift in clock speed or in other load on
+the machine falls on both sides. It prints the median of the per-pair ratios with its quartiles,
+and the ratio of the fastest runs (the least disturbed by other processes on a shared machine).
+On a busy machine both swing by more than the 2% goal, so it also times the pipeline with
+``generate`` replaced by a stand-in that returns the tokens at once: everything the pipeline
+adds (tokenizing, checks, moving tensors, decoding), as a share of the bare generate time.
+Before timing, the script checks that both sides produce the same token ids.
+
+``--model t5-base-random`` is a T5 with random weights in t5-base's shape (d_model 768, d_ff
+3072, d_kv 64, 12 heads, 12 + 12 layers, 32128-token vocabulary), fed by the demo tokenizer
+(its ids are a subset of T5's vocabulary). On the CPU the default is one thread: the machines
+this course runs CI on have two shared cores, and two threads there are slower and noisier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
+
+from extras_and_licenses.models import DEMO_MODEL_DIR, choose_device_and_dtype  # noqa: E402
+from extras_and_licenses.pipelines import pipeline  # noqa: E402
+
+PREFIX = "translate English to French: "
+TEXTS = [
+    "The house is wonderful and the garden is big.",
+    "Good morning, how are you today?",
+    "Thank you very much for the lovely dinner, my friend.",
+    "The cat sleeps on the warm chair.",
+]
+GOAL = 1.02
+T5_BASE_SHAPE = dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12, num_decoder_layers=12)
+
+
+def build(model_name: str, device: str, dtype: torch.dtype):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIR))
+    if model_name == "demo":
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(DEMO_MODEL_DIR), use_safetensors=True)
+    else:
+        config = T5Config(
+            vocab_size=32128,
+            feed_forward_proj="relu",
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=1,
+            **T5_BASE_SHAPE,
+        )
+        torch.manual_seed(0)
+        with torch.device(device):  # initialise the weights where they will run
+            model = T5ForConditionalGeneration(config)
+    return model.to(device=device, dtype=dtype).eval(), tokenizer
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def per_call_ms(fn, reps: int = 50) -> float:
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["demo", "t5-base-random"], default="demo")
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU if there is one)")
+    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on a GPU that has it)")
+    ap.add_argument("--batch", type=int, default=1, help="texts per call (padded batch)")
+    ap.add_argument("--new-tokens", type=int, default=32, help="forced output length")
+    ap.add_argument("--repeats", type=int, default=25, help="timed (bare, pipeline) pairs")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 on the CPU)")
+    args = ap.parse_args()
+    if not 1 <= args.batch <= len(TEXTS):
+        ap.error(f"--batch must be between 1 and {len(TEXTS)}")
+
+    placement = choose_device_and_dtype(args.device, args.dtype)
+    device = torch.device(placement.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or 1)
+    elif args.threads:
+        torch.set_num_threads(args.threads)
+    model, tokenizer = build(args.model, placement.device, placement.dtype)
+
+    n = args.new_tokens
+    settings = dict(num_beams=1, do_sample=False, min_new_tokens=n, max_new_tokens=n)
+    pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, prefix=PREFIX, **settings)
+    texts = TEXTS[: args.batch]
+    pipe_input = texts[0] if args.batch == 1 else texts
+    call = dict(batch_size=args.batch) if args.batch > 1 else {}
+    inputs = tokenizer([PREFIX + t for t in texts], padding=True, return_tensors="pt").to(device)
+
+    def bare():
+        model.generate(**inputs, **settings)
+        sync(device)
+
+    def ours():
+        pipe(pipe_input, **call)
+        sync(device)
+
+    # Same work on both sides: same token ids.
+    with torch.no_grad():
+        expected = model.generate(**inputs, **settings).cpu()
+    got = pipe(pipe_input, return_tensors=True, **call)  # one record per text
+    got = torch.stack([record["translation_token_ids"] for record in got])
+    if not torch.equal(got, expected):
+        sys.exit("The pipeline and model.generate made different tokens: timings would compare different work.")
+
+    for fn in (bare, ours, bare, ours):  # warm-up
+        fn()
+    times = {"bare": [], "ours": []}
+    ratios = []
+    for i in range(args.repeats):
+        order = (("bare", bare), ("ours", ours)) if i % 2 == 0 else (("ours", ours), ("bare", bare))
+        pair = {}
+        for name, fn in order:
+            start = time.perf_counter()
+            fn()
+            pair[name] = time.perf_counter() - start
+            times[name].append(pair[name])
+        ratios.append(pair["ours"] / pair["bare"])
+
+    # The pipeline's own cost, without the noise of generation: the same calls with generate()
+    # replaced by a stand-in that returns the tokens at once. Then its stages, timed alone.
+    with torch.no_grad():
+        made = model.generate(**inputs, **settings)
+    model.generate = lambda *args, **kwargs: made  # an instance attribute shadows the method
+    try:
+        wrapper_ms = per_call_ms(lambda: pipe(pipe_input, **call), reps=200)
+    finally:
+        del model.generate
+    model_inputs = pipe.preprocess(pipe_input)
+    outputs = pipe.forward(model_inputs, **pipe._forward_params)
+    preprocess_ms = per_call_ms(lambda: pipe.preprocess(pipe_input))
+    postprocess_ms = per_call_ms(lambda: pipe.postprocess(outputs))
+
+    bare_ms = statistics.median(times["bare"]) * 1e3
+    ours_ms = statistics.median(times["ours"]) * 1e3
+    ratio = statistics.median(ratios)
+    spread = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [min(ratios), ratio, max(ratios)]
+    model_label = "demo model" if args.model == "demo" else "t5-base shape, random weights"
+    print(f"model      {model_label}, {sum(p.numel() for p in model.parameters()):,} parameters")
+    print(
+        f"device     {placement.device}, {str(placement.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}"
+    )
+    print(f"inputs     batch {args.batch}, source {inputs['input_ids'].shape[-1]} tokens, {n} new tokens (forced)")
+    print(f"runs       {args.repeats} pairs, alternating order, after 2 warm-up pairs")
+    print(f"bare       model.generate      {bare_ms:9.2f} ms/call  {bare_ms / n:7.3f} ms/token")
+    print(f"pipeline   pipe(text)          {ours_ms:9.2f} ms/call  {ours_ms / n:7.3f} ms/token")
+    print(f"stages     preprocess {preprocess_ms:.3f} ms, postprocess {postprocess_ms:.3f} ms (each timed alone)")
+    best = min(times["ours"]) / min(times["bare"])
+    verdict = "within" if ratio <= GOAL else "ABOVE"
+    print(
+        f"ratio      pipeline / bare = {ratio:.4f} (median of pairs; quartiles {spread[0]:.4f} .. {spread[-1]:.4f}), "
+        f"{verdict} the {GOAL:.2f} goal"
+    )
+    print(f"           fastest pipeline / fastest bare = {best:.4f} (less sensitive to other load on the machine)")
+    print(
+        f"overhead   pipeline without generation {wrapper_ms:.3f} ms/call = {wrapper_ms / bare_ms:.2%} of bare generate "
+        f"(ratio {1 + wrapper_ms / bare_ms:.4f}, free of generation's noise)"
+    )
+
+
+if __name__ == "__main__":
+    main()
