@@ -218,8 +218,9 @@ class Text2TextPipeline(Pipeline):
         """
         prefix = self.prefix if prefix is None else prefix
         inputs = _check_inputs(inputs, texts_only=True)
+        # This is how the task is chosen: in plain text, in front of every input.
         text = prefix + inputs if isinstance(inputs, str) else [prefix + item for item in inputs]
-        limit = self.max_input_tokens if truncation else None
+        limit = self.max_input_tokens if truncation else None  # longer inputs are cut, with a warning
         model_inputs = self.tokenizer(
             text,
             padding=not isinstance(text, str),
