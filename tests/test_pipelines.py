@@ -173,6 +173,7 @@ def test_model_is_never_moved_converted_or_edited(tiny_t5, monkeypatch):
 @pytest.mark.parametrize(
     "placement, match",
     [({"device": "cuda:0"}, "never moves"), ({"dtype": torch.bfloat16}, "never converts")],
+    ids=["device", "dtype"],
 )
 def test_another_device_or_dtype_for_your_model_is_refused(tiny_t5, placement, match):
     model, tokenizer = tiny_t5
