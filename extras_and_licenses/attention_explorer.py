@@ -352,17 +352,31 @@ LABEL_SIZE = 8
 
 
 def _heatmap(
-    ax, capture: CrossAttentionCapture, layer, head, step=None, labels=(True, True), colorbar=True, size=LABEL_SIZE
+    ax,
+    capture: CrossAttentionCapture,
+    layer,
+    head,
+    step=None,
+    labels=(True, True),
+    colorbar=True,
+    size=LABEL_SIZE,
+    words=False,
 ):
-    matrix = capture.matrix(layer, head).numpy()  # (n, m)
+    if words:
+        row_labels, column_labels, matrix = capture.word_matrix(layer, head)  # (words_n, words_m)
+    else:
+        row_labels, column_labels = capture.generated_labels, capture.source_labels
+        matrix = capture.matrix(layer, head)  # (n, m)
+    matrix = matrix.numpy()
+    rows, columns = matrix.shape
     image = ax.imshow(matrix, cmap=CMAP, vmin=0.0, vmax=max(float(matrix.max()), 1e-6), aspect="auto")
-    ax.set_xticks(range(capture.src_len))
-    ax.set_yticks(range(capture.n_steps))
-    ax.set_xticklabels(capture.source_labels if labels[0] else [], rotation=90, fontsize=size)
-    ax.set_yticklabels(capture.generated_labels if labels[1] else [], fontsize=size)
+    ax.set_xticks(range(columns))
+    ax.set_yticks(range(rows))
+    ax.set_xticklabels(column_labels if labels[0] else [], rotation=90, fontsize=size)
+    ax.set_yticklabels(row_labels if labels[1] else [], fontsize=size)
     ax.tick_params(length=0)
     if step is not None:
-        ax.add_patch(Rectangle((-0.5, step - 0.5), capture.src_len, 1, fill=False, edgecolor="red", linewidth=2))
+        ax.add_patch(Rectangle((-0.5, step - 0.5), columns, 1, fill=False, edgecolor="red", linewidth=2))
         if labels[1]:
             ax.get_yticklabels()[step].set_color("red")
             ax.get_yticklabels()[step].set_fontweight("bold")
@@ -371,23 +385,33 @@ def _heatmap(
     return image
 
 
-def _figsize(capture: CrossAttentionCapture, extra_height: float = 0.0) -> tuple[float, float]:
-    return 2.5 + 0.28 * capture.src_len, 2.0 + 0.26 * capture.n_steps + extra_height
+def _figsize(rows: int, columns: int, extra_height: float = 0.0) -> tuple[float, float]:
+    return 2.5 + 0.28 * columns, 2.0 + 0.26 * rows + extra_height
 
 
-def plot_cross_attention(capture: CrossAttentionCapture, layer=None, head=None, *, ax=None, step=None):
+def plot_cross_attention(
+    capture: CrossAttentionCapture, layer=None, head=None, *, ax=None, step=None, words: bool = False
+):
     """Heatmap of generated tokens (rows) against source tokens (columns); returns the axes.
 
     ``layer`` / ``head``: an index, or ``None`` to average over that axis. ``step`` outlines
-    that generated token's row in red. Without ``ax`` a new pyplot figure is made.
+    that row in red. ``words=True`` draws whole words instead of pieces (see
+    :meth:`CrossAttentionCapture.word_matrix`; ``step`` then counts words). Without ``ax`` a
+    new pyplot figure is made.
     """
+    if words:
+        gen_words, src_words, _ = capture.word_matrix(layer, head)
+        rows, columns = len(gen_words), len(src_words)
+    else:
+        rows, columns = capture.n_steps, capture.src_len
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=_figsize(capture), layout="constrained")
-    _heatmap(ax, capture, layer, head, step)
-    ax.set_xlabel("source tokens (keys and values, from the encoder)")
-    ax.set_ylabel("generated tokens (queries)")
+        _, ax = plt.subplots(figsize=_figsize(rows, columns), layout="constrained")
+    _heatmap(ax, capture, layer, head, step, words=words)
+    unit = "words" if words else "tokens"
+    ax.set_xlabel(f"source {unit} (keys and values, from the encoder)")
+    ax.set_ylabel(f"generated {unit} (queries)")
     ax.set_title(f"Cross-attention: {capture.describe(layer, head)}", fontsize=10)
     return ax
 
@@ -403,7 +427,7 @@ def plot_attention_grid(capture: CrossAttentionCapture, layer=None, *, columns: 
     count = capture.n_layers if layer is None else capture.n_heads
     columns = min(columns, count)
     rows = -(-count // columns)
-    panel_w, panel_h = 1.0 + 0.16 * capture.src_len, 1.0 + 0.16 * capture.n_steps
+    panel_w, panel_h = 1.2 + 0.16 * capture.src_len, 1.6 + 0.2 * capture.n_steps
     fig, axes = plt.subplots(
         rows, columns, figsize=(panel_w * columns, panel_h * rows), squeeze=False, layout="constrained"
     )
@@ -427,7 +451,7 @@ def render_png(capture: CrossAttentionCapture, layer=None, head=None, step: int 
     nothing left open)."""
     if not 0 <= step < capture.n_steps:
         raise ValueError(f"step must be from 0 to {capture.n_steps - 1}, got {step}.")
-    w, h = _figsize(capture, extra_height=1.8)
+    w, h = _figsize(capture.n_steps, capture.src_len, extra_height=1.8)
     fig = Figure(figsize=(w, h), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, height_ratios=[max(capture.n_steps, 4), 4], sharex=True)

@@ -192,6 +192,11 @@ def test_plots_have_token_labels(captured):
     ax = plot_cross_attention(cap, layer=0, head=None, step=0)
     assert [t.get_text() for t in ax.get_xticklabels()] == cap.source_labels
     assert [t.get_text() for t in ax.get_yticklabels()] == cap.generated_labels
+    gen_words, src_words, _ = cap.word_matrix()
+    ax = plot_cross_attention(cap, words=True)
+    assert [t.get_text() for t in ax.get_xticklabels()] == src_words
+    assert [t.get_text() for t in ax.get_yticklabels()] == gen_words
+    assert "black" in src_words and "dog" in src_words
     fig = plot_attention_grid(cap, layer=1)
     assert sum(a.get_visible() for a in fig.axes) == cap.n_heads
     plt.close("all")
