@@ -19,7 +19,6 @@ import json
 import math
 import random
 import shutil
-import string
 import sys
 import tempfile
 import time
@@ -47,9 +46,7 @@ SAMPLE_TEXT = "translate English to German: Hello, my name is Zoe. <extra_id_0> 
 def train_tokenizer(pairs: list[tuple[str, str]], workdir: Path, vocab_size: int) -> Path:
     text = workdir / "corpus.txt"
     # Every line, repeats included: piece frequencies then follow the task mix.
-    # One extra line with every letter and digit, so no plain character becomes <unk>.
-    alphabet = " ".join(string.ascii_letters + string.digits + "?!.,:;'\"-()")
-    text.write_text("\n".join([alphabet] + [s for pair in pairs for s in pair]) + "\n", encoding="utf-8")
+    text.write_text("\n".join(s for pair in pairs for s in pair) + "\n", encoding="utf-8")
     prefix = workdir / "spiece"
     spm.SentencePieceTrainer.train(
         input=str(text),
@@ -121,7 +118,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--pairs", type=int, default=60000)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
