@@ -139,11 +139,11 @@ def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
     Props = namedtuple("Props", "name total_memory")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 4GB", 4 * 10**9))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 2GB", 2 * 10**9))
     rows = _rows(doctor.check())
-    assert rows["GPU"].status == doctor.OK and "Fake 4GB" in rows["GPU"].detail
+    assert rows["GPU"].status == doctor.OK and "Fake 2GB" in rows["GPU"].detail
     assert rows["bfloat16"].status == doctor.OK
-    assert rows["lesson 01 memory"].status == doctor.FAIL  # needs more than 4 GB
+    assert rows["lesson 01 memory"].status == doctor.FAIL  # needs more than 2 GB
     assert rows["lesson 02 memory"].status == doctor.OK
 
 
