@@ -407,6 +407,11 @@ def load_model(
     placement = choose_device_and_dtype(device, dtype)
     say = print if verbose else (lambda *a, **k: None)
 
+    from . import standins  # imported here: standins imports this module
+
+    if standins.standin_requested(model_id, demo):  # COURSE_STANDIN=random: random weights, for bench/
+        return standins.load_standin(model_id, placement, attn_implementation=attn_implementation, verbose=verbose)
+
     if isinstance(model_id, str) and model_id != "demo" and Path(model_id).expanduser().is_dir():
         model, tok = _from_pretrained(
             str(Path(model_id).expanduser()), None, None, True, attn_implementation, placement.dtype
