@@ -19,9 +19,10 @@ of T5's vocabulary. A loud banner says so.
   lessons' checks of output quality skip. ``LoadedModel.source`` is ``"standin"`` and
   ``is_demo`` stays False: the lessons then run their full workload, as for the real model.
 
-With random weights ``generate()`` stops at random points (usually at its length limit), so a
-lesson's run time with a stand-in is an upper bound for the real model's; the benchmark forces
-lengths (``min_new_tokens = max_new_tokens``) where it times decoding itself.
+With random weights ``generate()`` rarely meets ``</s>`` (a random T5 with a tied head tends to
+repeat its start token ``<pad>``), so generations run to their length limit and a lesson's run
+time with a stand-in is an upper bound for the real model's; the benchmark forces lengths
+(``min_new_tokens = max_new_tokens``) where it times decoding itself.
 
 Used by ``models.load_model`` (when ``COURSE_STANDIN=random``), by ``bench/`` and by the tests.
 No lesson imports it.
