@@ -1,0 +1,122 @@
+"""The GPU benchmark runs: its CPU smoke mode (tiny models, an injected notebook) goes through every
+part and writes its table and results file; and BENCHMARKS.md is what the renderer makes.
+
+These tests check that the benchmark works, never the numbers it measures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gpu_report  # noqa: E402
+
+
+def test_smoke_run_writes_its_table_and_results(tmp_path):
+    committed = (ROOT / "BENCHMARKS.md").read_text()
+    markdown = tmp_path / "smoke.md"
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run_gpu_benchmarks.py"),
+            "--smoke",
+            "--results-dir",
+            str(tmp_path),
+            "--markdown",
+            str(markdown),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (ROOT / "BENCHMARKS.md").read_text() == committed, "a smoke run must not touch BENCHMARKS.md"
+
+    results = json.loads((tmp_path / "cpu-smoke.json").read_text())
+    assert results["kind"] == "smoke" and results["bandwidth"]["bytes_per_s"] > 0
+    [notebook] = results["lessons"]
+    assert notebook["status"] == "completed" and not notebook["errors"], notebook
+    assert notebook["memory"] == {"cuda": False}  # the injected cell reported back from the kernel
+    assert results["listener"] and results["listener"][0]["ratio"] is not None
+    assert any(row["status"] == "ok" for row in results["decode"])
+    assert any("static cache + compile" in item["item"] for item in results["skipped"])  # no GPU here
+
+    table = markdown.read_text()
+    for heading in ("### Lessons", "### Listener overhead", "### Decode speed against the bandwidth floor"):
+        assert heading in table
+    assert "| smoke notebook (injected) | ran all 2 cells |" in table
+    assert "| t5-large | float32 |" in table
+
+
+def test_benchmarks_md_is_rendered_from_the_results_files():
+    expected = gpu_report.render(gpu_report.load_results())
+    assert (ROOT / "BENCHMARKS.md").read_text() == expected, "run: python bench/run_gpu_benchmarks.py --render"
+
+
+def test_without_gpu_results_the_page_says_so_and_keeps_the_earlier_figures():
+    page = gpu_report.render([])
+    assert "No GPU figures from the full command exist yet" in page
+    assert "python bench/run_gpu_benchmarks.py" in page
+    for figure in ("1.0116", "18.55 ms/token", "1.0127", "1.0042", "12.8 µs", "| t5-large | float32 | 19.0 | 22.3 |"):
+        assert figure in page
+    assert "transformers 5.17 and torch 2.11" in page
+
+
+def test_goals_read_a_gpu_result():
+    result = {
+        "device": {"name": "NVIDIA H200"},
+        "lessons": [
+            {
+                "lesson": "01_encoder_decoders",
+                "dtype": "bfloat16",
+                "status": "completed",
+                "memory": {"max_allocated": 4e9},
+            }
+        ],
+        "listener": [{"dtype": "float32", "ratio": 1.03}],
+        "decode": [
+            {"model": "t5-large", "dtype": "bfloat16", "mode": "dynamic cache", "ms_per_token": 20.0},
+            {"model": "t5-large", "dtype": "bfloat16", "mode": "static cache + compile", "ms_per_token": 1.5},
+        ],
+    }
+    verdicts = [verdict for _, _, verdict in gpu_report.goal_rows(result)]
+    assert verdicts == ["met", "NOT met", "met"]
+
+
+def test_a_partial_run_keeps_the_earlier_rows_and_replaces_what_it_measures(tmp_path):
+    import run_gpu_benchmarks as bench
+
+    args, _ = bench.parse_args(["--device", "cpu", "--parts", "decode", "--decode-modes", "compiled"])
+    args.results_dir, args.markdown = tmp_path, tmp_path / "B.md"
+    earlier_row = {"model": "t5-large", "dtype": "bfloat16", "mode": "dynamic cache", "ms_per_token": 20.0}
+    stale_row = {"model": "t5-large", "dtype": "bfloat16", "mode": "static cache + compile", "status": "failed"}
+    previous = {
+        "kind": "gpu",
+        "date": "2026-01-01T00:00:00+00:00",
+        "command": "python bench/run_gpu_benchmarks.py",
+        "lessons": [{"lesson": "01_encoder_decoders", "summary": "ran all 9 cells", "memory": {"max_allocated": 1e9}}],
+        "listener": [],
+        "decode": [earlier_row, stale_row],
+        "skipped": [{"part": "decode", "item": "t5-base float32 no cache", "reason": "over budget"}],
+    }
+    (tmp_path / "cpu.json").write_text(json.dumps(previous))
+    run = bench.Run(args, bench.torch.device("cpu"))
+    assert run.data["lessons"][0]["earlier"] == previous["date"]
+    run.add("decode", {"model": "t5-large", "dtype": "bfloat16", "mode": "static cache + compile", "ms_per_token": 1.5})
+    run.skip("decode", "t5-large bfloat16 dynamic cache", "over budget")  # the earlier measurement stands
+    saved = json.loads((tmp_path / "cpu.json").read_text())
+    assert [(r["mode"], r.get("ms_per_token")) for r in saved["decode"]] == [
+        ("dynamic cache", 20.0),
+        ("static cache + compile", 1.5),
+    ]
+    assert [s["item"] for s in saved["skipped"]] == ["t5-base float32 no cache"]
+    assert "(earlier)" in (tmp_path / "B.md").read_text()
