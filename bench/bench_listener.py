@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,50 +28,27 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
+from extras_and_licenses import standins  # noqa: E402
 from extras_and_licenses.forward_listener import ForwardListener  # noqa: E402
 
 DEMO_DIR = ROOT / "extras_and_licenses" / "demo_model"
 PROMPT = "translate English to German: The house is wonderful."  # 30 demo-tokenizer tokens
 GOAL = 1.02
 
-# T5 shapes (relu feed-forward, 32128-token vocabulary); "tiny" is for smoke runs.
-SHAPES = {
-    "t5-large": dict(d_model=1024, d_ff=4096, d_kv=64, num_heads=16, num_layers=24),
-    "t5-base": dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12),
-    "tiny": dict(d_model=64, d_ff=256, d_kv=16, num_heads=4, num_layers=2),
-}
+# Model shapes: the lesson models' kept configs (extras_and_licenses/model_configs); "tiny" for smoke runs.
+SHAPES = ("t5-large", "t5-base", "tiny")
 
 
 def load_tokenizer():
     from transformers import AutoTokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(str(DEMO_DIR))
-    except AttributeError:  # transformers 4.x cannot read 5.x's tokenizer_config.json: rename one key in a copy
-        copy = Path(tempfile.mkdtemp())
-        for name in ("tokenizer.json", "tokenizer_config.json", "spiece.model"):
-            shutil.copy(DEMO_DIR / name, copy / name)
-        config = json.loads((copy / "tokenizer_config.json").read_text())
-        config["additional_special_tokens"] = config.pop("extra_special_tokens")
-        (copy / "tokenizer_config.json").write_text(json.dumps(config))
-        return AutoTokenizer.from_pretrained(str(copy))
+    return AutoTokenizer.from_pretrained(str(DEMO_DIR))
 
 
 def build_model(shape: str, device: torch.device, dtype: torch.dtype):
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    config = T5Config(
-        vocab_size=32128,
-        feed_forward_proj="relu",
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        **SHAPES[shape],
-    )
-    torch.manual_seed(0)
-    with device:  # initialise the weights where they will run
-        model = T5ForConditionalGeneration(config)
-    return model.to(dtype).eval()
+    """A T5 of the lesson model's real shape (or a tiny one) with random weights, built on ``device``."""
+    config = standins.read_config("t5-large" if shape == "tiny" else shape)
+    return standins.build_model(standins.tiny_config(config) if shape == "tiny" else config, device, dtype)
 
 
 def sync(device: torch.device) -> None:
@@ -145,7 +119,7 @@ def listener_cost_us(device: torch.device, timing: bool, calls: int = 2000) -> f
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="t5-large")
+    parser.add_argument("--shape", choices=SHAPES, default="t5-large")
     parser.add_argument("--tiny", action="store_true", help="same as --shape tiny")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")

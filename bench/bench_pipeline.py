@@ -36,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
+from extras_and_licenses import standins  # noqa: E402
 from extras_and_licenses.models import DEMO_MODEL_DIR, choose_device_and_dtype  # noqa: E402
 from extras_and_licenses.pipelines import pipeline  # noqa: E402
 
@@ -47,28 +48,17 @@ TEXTS = [
     "The cat sleeps on the warm chair.",
 ]
 GOAL = 1.02
-T5_BASE_SHAPE = dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12, num_decoder_layers=12)
 
 
 def build(model_name: str, device: str, dtype: torch.dtype):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5Config, T5ForConditionalGeneration
+    """The demo model, or t5-base's real architecture (kept config) with random weights."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(DEMO_MODEL_DIR))
     if model_name == "demo":
         model = AutoModelForSeq2SeqLM.from_pretrained(str(DEMO_MODEL_DIR), use_safetensors=True)
-    else:
-        config = T5Config(
-            vocab_size=32128,
-            feed_forward_proj="relu",
-            decoder_start_token_id=0,
-            pad_token_id=0,
-            eos_token_id=1,
-            **T5_BASE_SHAPE,
-        )
-        torch.manual_seed(0)
-        with torch.device(device):  # initialise the weights where they will run
-            model = T5ForConditionalGeneration(config)
-    return model.to(device=device, dtype=dtype).eval(), tokenizer
+        return model.to(device=device, dtype=dtype).eval(), tokenizer
+    return standins.build_model(standins.read_config("t5-base"), device, dtype), tokenizer
 
 
 def sync(device: torch.device) -> None:

@@ -38,4 +38,5 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DEMO_MODE", raising=False)
+    monkeypatch.delenv("COURSE_STANDIN", raising=False)
     return cache

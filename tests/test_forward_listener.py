@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
-import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -41,22 +39,9 @@ def _clean_listeners_and_one_thread():
 
 
 @pytest.fixture(scope="module")
-def tokenizer(demo_dir, tmp_path_factory):
-    """The demo tokenizer on both transformers versions.
-
-    transformers 4.57 cannot read the 5.x ``tokenizer_config.json`` (its ``extra_special_tokens`` is a
-    list); a copy with the key renamed to ``additional_special_tokens`` loads as T5TokenizerFast.
-    """
-    try:
-        return AutoTokenizer.from_pretrained(str(demo_dir))
-    except AttributeError:
-        copy = tmp_path_factory.mktemp("demo_tokenizer")
-        for name in ("tokenizer.json", "tokenizer_config.json", "spiece.model"):
-            shutil.copy(demo_dir / name, copy / name)
-        config = json.loads((copy / "tokenizer_config.json").read_text())
-        config["additional_special_tokens"] = config.pop("extra_special_tokens")
-        (copy / "tokenizer_config.json").write_text(json.dumps(config))
-        return AutoTokenizer.from_pretrained(str(copy))
+def tokenizer(demo_dir):
+    """The demo tokenizer (its files read the same on transformers 5 and 4.57)."""
+    return AutoTokenizer.from_pretrained(str(demo_dir))
 
 
 @pytest.fixture()

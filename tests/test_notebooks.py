@@ -41,6 +41,7 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("COURSE_DEMO_MODE", "1")
+    monkeypatch.delenv("COURSE_STANDIN", raising=False)  # a benchmark setting must not leak into the tests
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
