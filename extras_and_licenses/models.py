@@ -87,9 +87,11 @@ LESSON_MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Peak GPU memory each lesson needs in bfloat16, in GB (weights of the models it holds at
-# once plus working memory). Refined by bench/ on a real GPU; see BENCHMARKS.md.
-LESSON_GPU_GB = {"00": 0.0, "01": 6.0, "02": 2.5, "03": 4.0, "04": 5.0}
+# Peak GPU memory each lesson needs in bfloat16, in GB: an ESTIMATE from the weights of the
+# models a lesson holds at once (01: t5-base + t5-large; 02: t5-base; 03: t5-large plus
+# compiled static caches; 04: one large model at a time) plus working memory. To be replaced
+# by the figures of bench/run_gpu_benchmarks.py on a real GPU (BENCHMARKS.md).
+LESSON_GPU_GB = {"00": 0.0, "01": 3.0, "02": 1.5, "03": 3.0, "04": 2.5}
 
 
 class CourseModelError(RuntimeError):
