@@ -18,7 +18,10 @@ env-tf4:
 
 lab: env
 	@# Listens on this machine only, with a fresh login token (printed in the URL below).
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=notebooks
+	@# Serves the repository (the lessons show figures from imgs/) and opens at notebooks/.
+	@# Many cloud GPU containers run as root, where Lab refuses to start without --allow-root.
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: env env-tf4
 	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks
