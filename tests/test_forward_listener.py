@@ -57,26 +57,27 @@ def batch(tokenizer):
     return enc
 
 
+# Toy sizes shared by the BART and Marian models below (same vocabulary as the demo tokenizer).
+_TOY_SEQ2SEQ = dict(
+    vocab_size=406,
+    d_model=32,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+    max_position_embeddings=64,
+    pad_token_id=0,
+    eos_token_id=1,
+)
+
+
 def _tiny_bart():
     from transformers import BartConfig, BartForConditionalGeneration
 
     torch.manual_seed(0)
-    config = BartConfig(
-        vocab_size=406,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=64,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-        decoder_start_token_id=2,
-        forced_eos_token_id=None,
-    )
+    config = BartConfig(**_TOY_SEQ2SEQ, bos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=None)
     return BartForConditionalGeneration(config).eval()
 
 
@@ -84,21 +85,7 @@ def _tiny_marian():
     from transformers import MarianConfig, MarianMTModel
 
     torch.manual_seed(0)
-    config = MarianConfig(
-        vocab_size=406,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=64,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,
-    )
-    return MarianMTModel(config).eval()
+    return MarianMTModel(MarianConfig(**_TOY_SEQ2SEQ, decoder_start_token_id=0)).eval()
 
 
 def _tiny_flan_t5():
