@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
 from extras_and_licenses import standins  # noqa: E402
+from extras_and_licenses.decoding import synchronize  # noqa: E402
 from extras_and_licenses.forward_listener import ForwardListener  # noqa: E402
 
 DEMO_DIR = ROOT / "extras_and_licenses" / "demo_model"
@@ -51,18 +52,13 @@ def build_model(shape: str, device: torch.device, dtype: torch.dtype):
     return standins.build_model(standins.tiny_config(config) if shape == "tiny" else config, device, dtype)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed_generate(model, inputs, new_tokens: int, device: torch.device) -> tuple[float, torch.Tensor]:
     gc.collect()  # so that a collection of earlier runs' garbage does not land inside this one
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(**inputs, min_new_tokens=new_tokens, max_new_tokens=new_tokens, do_sample=False)
-    sync(device)
+    synchronize(device)
     return time.perf_counter() - start, out
 
 
@@ -99,11 +95,11 @@ def listener_cost_us(device: torch.device, timing: bool, calls: int = 2000) -> f
     def loop() -> float:
         best = float("inf")
         for _ in range(5):
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
             for _ in range(calls):
                 module(input_ids=ids, cache=cache, use_cache=True)
-            sync(device)
+            synchronize(device)
             best = min(best, (time.perf_counter() - start) / calls)
         return best
 

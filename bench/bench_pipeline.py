@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 
 from extras_and_licenses import standins  # noqa: E402
+from extras_and_licenses.decoding import synchronize  # noqa: E402
 from extras_and_licenses.models import DEMO_MODEL_DIR, choose_device_and_dtype  # noqa: E402
 from extras_and_licenses.pipelines import pipeline  # noqa: E402
 
@@ -59,11 +60,6 @@ def build(model_name: str, device: str, dtype: torch.dtype):
         model = AutoModelForSeq2SeqLM.from_pretrained(str(DEMO_MODEL_DIR), use_safetensors=True)
         return model.to(device=device, dtype=dtype).eval(), tokenizer
     return standins.build_model(standins.read_config("t5-base"), device, dtype), tokenizer
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def per_call_ms(fn, reps: int = 50) -> float:
@@ -104,11 +100,11 @@ def main() -> None:
 
     def bare():
         model.generate(**inputs, **settings)
-        sync(device)
+        synchronize(device)
 
     def ours():
         pipe(pipe_input, **call)
-        sync(device)
+        synchronize(device)
 
     # Same work on both sides: same token ids.
     with torch.no_grad():

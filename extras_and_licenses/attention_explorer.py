@@ -47,6 +47,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from . import models
+
 __all__ = [
     "AttentionExplorer",
     "CrossAttentionCapture",
@@ -198,41 +200,20 @@ def _implementation(model) -> str:
     return getattr(model.config, "_attn_implementation", None) or "eager"
 
 
-def _attention_configs(model) -> list:
-    """Every distinct config object inside ``model`` (T5's encoder and decoder hold their own copies)."""
-    configs = {}
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "_attn_implementation"):
-            configs[id(config)] = config
-    return list(configs.values())
-
-
 @contextmanager
 def eager_attention(model) -> Iterator[str]:
     """Run the body with ``model`` on eager attention; put the previous implementation back after.
 
     Yields the previous implementation's name (``"sdpa"``, ``"eager"``, ...). The restore runs
-    even when the body raises, so an interrupted capture never leaves the model switched.
-    (Releases of transformers 5 before 5.24 switch only the top-level config, not the copies
-    T5's encoder and decoder keep; those copies are switched and restored here too.)
+    even when the body raises, so an interrupted capture never leaves the model switched. Every
+    config inside the model is switched (:func:`extras_and_licenses.models.switch_attention`).
     """
     previous = _implementation(model)
-    configs = _attention_configs(model)
-    before = [config._attn_implementation for config in configs]
+    saved = models.switch_attention(model, "eager")
     try:
-        if previous != "eager":
-            model.set_attn_implementation("eager")
-        for config in configs:
-            if config._attn_implementation != "eager":
-                config._attn_implementation = "eager"
         yield previous
     finally:
-        if _implementation(model) != previous:
-            model.set_attn_implementation(previous)
-        for config, implementation in zip(configs, before):
-            if config._attn_implementation != implementation:
-                config._attn_implementation = implementation
+        models.restore_attention(model, saved)
 
 
 # --------------------------------------------------------------------------- output hooks

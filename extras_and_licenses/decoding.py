@@ -27,7 +27,8 @@ import torch
 __all__ = ["GenerateTiming", "copy_bandwidth", "decoder_weight_bytes", "floor_ms_per_token", "time_generate"]
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU to finish its queued work (nothing to wait for on the CPU); timers need it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -52,10 +53,10 @@ def copy_bandwidth(device="cpu", megabytes: int | None = None, repeats: int = 5)
         target.copy_(source)  # warm-up
         best = float("inf")
         for _ in range(repeats):
-            _synchronize(device)
+            synchronize(device)
             start = time.perf_counter()
             target.copy_(source)
-            _synchronize(device)
+            synchronize(device)
             best = min(best, time.perf_counter() - start)
     finally:
         del source, target
@@ -124,10 +125,10 @@ def time_generate(model, inputs, new_tokens: int, *, repeats: int = 3, warmup: i
     timing = GenerateTiming(new_tokens)
     with torch.no_grad():
         for run in range(warmup + repeats):
-            _synchronize(device)
+            synchronize(device)
             start = time.perf_counter()
             out = model.generate(**inputs, **kwargs)
-            _synchronize(device)
+            synchronize(device)
             if run >= warmup:
                 timing.seconds.append(time.perf_counter() - start)
             made = out.shape[-1] - prompt_len

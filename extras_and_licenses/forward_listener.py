@@ -59,6 +59,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from . import models
+
 __all__ = ["ForwardCall", "ForwardListener"]
 
 _MISSING = object()  # "the module had no instance attribute `forward`"
@@ -220,7 +222,7 @@ class ForwardListener:
         self._notes_shown: set[str] = set()
         self._active = False
         self._replaced = False
-        self._attn_restore: tuple[nn.Module, str] | None = None
+        self._attn_restore: tuple[nn.Module, list] | None = None  # (module, what switch_attention saved)
 
         # Re-running an attach cell: take over from the listener already there, never wrap it.
         current = module.__dict__.get("forward", _MISSING)
@@ -455,20 +457,14 @@ class ForwardListener:
             "keep the weights); it is switched back when the listener is cleared.",
             file=self._out(),
         )
-        self._set_attn(target, "eager")
+        saved = models.switch_attention(target, "eager")
         if config._attn_implementation != "eager":
+            models.restore_attention(target, saved)
             raise RuntimeError(
                 f"Could not switch {type(target).__name__} to eager attention. Load the model with "
                 'attn_implementation="eager" and try again.'
             )
-        self._attn_restore = (target, previous)
-
-    @staticmethod
-    def _set_attn(target: nn.Module, implementation: str) -> None:
-        if hasattr(target, "set_attn_implementation"):
-            target.set_attn_implementation(implementation)
-        else:  # older transformers
-            target.config._attn_implementation = implementation
+        self._attn_restore = (target, saved)
 
     # ------------------------------------------------------------------ lifetime
 
@@ -483,9 +479,9 @@ class ForwardListener:
         self._active = False
         self._replaced = self._replaced or replaced
         if self._attn_restore is not None:
-            target, previous = self._attn_restore
+            target, saved = self._attn_restore
             self._attn_restore = None
-            self._set_attn(target, previous)
+            models.restore_attention(target, saved)
         ForwardListener._registry.discard(self)
 
     def clear(self) -> None:

@@ -249,46 +249,93 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
     return Placement(device, dtype, note)
 
 
-# ------------------------------------------------------------------ demo banner
-def demo_banner_text(stands_in_for: str, reason: str) -> str:
-    if demo_requested():
-        leave = f"To use the real model: unset {DEMO_ENV} (and fetch it: python -m extras_and_licenses prefetch)."
-    else:
-        leave = "To use the real model: fetch it with network access: python -m extras_and_licenses prefetch"
-    lines = [
-        "DEMO MODEL - NOT THE REAL ONE",
-        f"Standing in for: {stands_in_for}",
-        f"Why: {reason}",
-        "This is a tiny toy T5 trained on templated English->French/German sentences.",
-        "Its outputs are a toy's: they show the mechanics, not the quality of the real model.",
-        leave,
-    ]
+# ------------------------------------------------------------------ banners
+def banner_box(lines: list[str]) -> str:
+    """``lines`` framed in ``#``: the stand-in banners are meant to be impossible to miss."""
     width = max(len(line) for line in lines) + 4
     bar = "#" * width
     return "\n".join([bar] + [f"# {line.ljust(width - 4)} #" for line in lines] + [bar])
 
 
-def show_demo_banner(stands_in_for: str, reason: str) -> str:
-    """Print the banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
-    text = demo_banner_text(stands_in_for, reason)
+def show_banner(text: str, css_class: str) -> str:
+    """Print a banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
     print(text, file=sys.stdout, flush=True)
     try:
         from IPython import get_ipython
         from IPython.display import HTML, display
-
-        if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
-            import html
-
-            body = "<br>".join(html.escape(line) for line in text.splitlines()[1:-1])
-            display(
-                HTML(
-                    '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
-                    f'font-weight:bold;font-family:monospace" class="course-demo-banner">{body}</div>'
-                )
-            )
     except ImportError:
-        pass
+        return text
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        import html
+
+        body = "<br>".join(html.escape(line) for line in text.splitlines()[1:-1])
+        display(
+            HTML(
+                '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
+                f'font-weight:bold;font-family:monospace" class="{css_class}">{body}</div>'
+            )
+        )
     return text
+
+
+def demo_banner_text(stands_in_for: str, reason: str) -> str:
+    if demo_requested():
+        leave = f"To use the real model: unset {DEMO_ENV} (and fetch it: python -m extras_and_licenses prefetch)."
+    else:
+        leave = "To use the real model: fetch it with network access: python -m extras_and_licenses prefetch"
+    return banner_box(
+        [
+            "DEMO MODEL - NOT THE REAL ONE",
+            f"Standing in for: {stands_in_for}",
+            f"Why: {reason}",
+            "This is a tiny toy T5 trained on templated English->French/German sentences.",
+            "Its outputs are a toy's: they show the mechanics, not the quality of the real model.",
+            leave,
+        ]
+    )
+
+
+def show_demo_banner(stands_in_for: str, reason: str) -> str:
+    """Print the demo banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
+    return show_banner(demo_banner_text(stands_in_for, reason), "course-demo-banner")
+
+
+# ------------------------------------------------------------------ attention implementation
+def switch_attention(module, implementation: str) -> list:
+    """Put ``module`` (a model or a part of one) on attention ``implementation``; return what to restore.
+
+    Hugging Face models read the implementation from their config at run time, and T5's encoder
+    and decoder keep copies of the config, which releases of transformers 5 before 5.24 leave
+    alone in ``set_attn_implementation``. So every distinct config inside ``module`` is switched.
+    Give the returned list to :func:`restore_attention` to put everything back.
+    """
+    configs = {}
+    for sub in module.modules():
+        config = getattr(sub, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            configs.setdefault(id(config), config)
+    saved = [(config, config._attn_implementation) for config in configs.values()]
+    top = getattr(module, "config", None)
+    if top is not None and top._attn_implementation != implementation and hasattr(module, "set_attn_implementation"):
+        module.set_attn_implementation(implementation)
+    for config, _ in saved:
+        config._attn_implementation = implementation
+    return saved
+
+
+def restore_attention(module, saved: list) -> None:
+    """Undo :func:`switch_attention`: every config back to the implementation it had."""
+    top = getattr(module, "config", None)
+    for config, implementation in saved:
+        if (
+            config is top
+            and config._attn_implementation != implementation
+            and hasattr(module, "set_attn_implementation")
+        ):
+            module.set_attn_implementation(implementation)
+    for config, implementation in saved:
+        config._attn_implementation = implementation
 
 
 # ------------------------------------------------------------------ loading

@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -151,40 +150,21 @@ def build_tokenizer():
 
 def banner_text(stands_in_for: str) -> str:
     spec = models.resolve(stands_in_for)
-    lines = [
-        "RANDOM WEIGHTS (benchmark stand-in) - NOT THE REAL MODEL",
-        f"Standing in for: {spec.name} (its real architecture, {spec.parameters:,} parameters)",
-        f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: bench/run_gpu_benchmarks.py).",
-        "The weights are random numbers: every output is noise; only time and memory mean anything.",
-        "Text goes through the demo tokenizer, padded with filler pieces «n» to 32,128 ids.",
-        f"To use the real model: unset {STANDIN_ENV}.",
-    ]
-    width = max(len(line) for line in lines) + 4
-    bar = "#" * width
-    return "\n".join([bar] + [f"# {line.ljust(width - 4)} #" for line in lines] + [bar])
+    return models.banner_box(
+        [
+            "RANDOM WEIGHTS (benchmark stand-in) - NOT THE REAL MODEL",
+            f"Standing in for: {spec.name} (its real architecture, {spec.parameters:,} parameters)",
+            f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: bench/run_gpu_benchmarks.py).",
+            "The weights are random numbers: every output is noise; only time and memory mean anything.",
+            "Text goes through the demo tokenizer, padded with filler pieces «n» to 32,128 ids.",
+            f"To use the real model: unset {STANDIN_ENV}.",
+        ]
+    )
 
 
 def show_banner(stands_in_for: str) -> str:
-    """Print the banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
-    text = banner_text(stands_in_for)
-    print(text, file=sys.stdout, flush=True)
-    try:
-        from IPython import get_ipython
-        from IPython.display import HTML, display
-    except ImportError:
-        return text
-    shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        import html
-
-        body = "<br>".join(html.escape(line) for line in text.splitlines()[1:-1])
-        display(
-            HTML(
-                '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
-                f'font-weight:bold;font-family:monospace" class="course-standin-banner">{body}</div>'
-            )
-        )
-    return text
+    """Print the stand-in banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
+    return models.show_banner(banner_text(stands_in_for), "course-standin-banner")
 
 
 def load_standin(model_id: str, placement, *, attn_implementation=None, verbose: bool = True):
