@@ -310,8 +310,10 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
         "about 7.5 minutes: `--budget` (default 420 s) is shared by the parts, what does not fit is skipped",
         "with its reason, and a watchdog stops the run 30 s after the budget, keeping what was written.",
         "A later call with `--parts decode` (say) fills in skipped rows and keeps the other parts' results.",
-        "The GPU machines' image has no Jupyter kernel: `bash bench/fetch_gpu_wheels.sh` fetches the wheels",
-        "the lesson part needs into `.whl/`; carry that folder and install it as the script's header says.",
+        "The lessons need the transformers range in `requirements.txt` (>= 5.24); outside it the lesson part",
+        "is skipped with the reason. The GPU machines' image has transformers 5.17 and no Jupyter kernel:",
+        "`bash bench/fetch_gpu_wheels.sh` fetches the wheels the lesson part needs, transformers 5.24.0",
+        "among them, into `.whl/`; carry that folder and install it as the script's header says.",
         "",
     ]
     body = [render_device(r) + "\n" for r in results]

@@ -463,12 +463,45 @@ def run_notebook(run: Run, name: str, nb, workdir: Path, deadline: float, env: d
     return result
 
 
+def lesson_version_problem(found: dict, requirements: Path = ROOT / "requirements.txt") -> str | None:
+    """Why the lessons cannot run with these versions of torch and transformers, or None.
+
+    The lessons use APIs of the range requirements.txt names (between transformers 5.17 and 5.24,
+    T5's ``past_key_values`` argument became ``cache``, for one): run outside it, they raise on API changes, and the
+    run would report those as the lessons' own errors.
+    """
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    problems = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        if requirement.name in ("torch", "transformers") and requirement.name in found:
+            version = Version(found[requirement.name].split("+", 1)[0])
+            if not requirement.specifier.contains(version, prereleases=True):
+                problems.append(f"{requirement.name} {found[requirement.name]} is outside {requirement}")
+    if not problems:
+        return None
+    return (
+        "; ".join(problems) + " (requirements.txt), so the lessons would fail on API changes, not on memory or time. "
+        "On a GPU machine with no internet, carry the wheels from `bash bench/fetch_gpu_wheels.sh` "
+        "(they include transformers 5.24.0) and install them as its header says"
+    )
+
+
 def run_lessons(run: Run, deadline: float) -> None:
     try:
         import nbclient  # noqa: F401
         import nbformat  # noqa: F401
     except ImportError as exc:
         run.skip("lessons", "all", f"{exc.name} is not installed (pip install -r requirements-dev.txt)")
+        return
+    problem = lesson_version_problem(run.data["versions"])
+    if problem:
+        run.skip("lessons", "all", problem)
         return
     if run.args.smoke:
         jobs = [("smoke notebook (injected)", smoke_notebook, ROOT / "notebooks")]

@@ -120,3 +120,27 @@ def test_a_partial_run_keeps_the_earlier_rows_and_replaces_what_it_measures(tmp_
     ]
     assert [s["item"] for s in saved["skipped"]] == ["t5-base float32 no cache"]
     assert "(earlier)" in (tmp_path / "B.md").read_text()
+
+
+def test_the_lessons_part_refuses_versions_outside_the_tested_range(tmp_path):
+    import run_gpu_benchmarks as bench
+
+    # the GPU image's transformers: the lessons would fail on the `cache` argument, not on memory
+    problem = bench.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.17.0"})
+    assert problem is not None and problem.startswith("transformers 5.17.0 is outside transformers<6,>=5.24 ")
+    assert "fetch_gpu_wheels.sh" in problem  # says what to do
+    # the versions CI tests, and a CUDA build's local tag, pass
+    assert bench.lesson_version_problem({"torch": "2.13.0+cpu", "transformers": "5.24.0"}) is None
+    assert bench.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.24.0"}) is None
+    # too new a torch is named as well
+    assert "torch 2.15.0 is outside" in bench.lesson_version_problem({"torch": "2.15.0", "transformers": "5.24.0"})
+
+    # and the part records the reason instead of running notebooks that cannot pass
+    args, _ = bench.parse_args(["--device", "cpu", "--parts", "lessons"])
+    args.results_dir, args.markdown = tmp_path, tmp_path / "B.md"
+    run = bench.Run(args, bench.torch.device("cpu"))
+    run.data["versions"]["transformers"] = "5.17.0"
+    bench.run_lessons(run, deadline=bench.time.perf_counter() + 60)
+    assert run.data["lessons"] == []
+    [skip] = run.data["skipped"]
+    assert skip["part"] == "lessons" and skip["item"] == "all" and "5.17.0" in skip["reason"]
