@@ -5,9 +5,10 @@
 # became `cache`), so the wheels include the version CI tests, 5.24.0, and a regex new enough for it;
 # its other needs (huggingface_hub 1.33, tokenizers 0.23, safetensors 0.8, typer) are in the image.
 #   bash bench/fetch_gpu_wheels.sh          # writes .whl/ (git-ignored, about 31 MB)
-# Then, in the device call: carry [".whl"] and start the command with
-#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-#     && export PYTHONPATH=/tmp/site || exit; python3 bench/run_gpu_benchmarks.py --parts lessons listener --export "$OUT"
+# Then the device call: carry [".whl"] and run `bash bench/on_gpu_machine.sh [options]`, which installs
+# them into /tmp/site with
+#   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+# puts that first on PYTHONPATH and runs bench/run_gpu_benchmarks.py (with --export "$OUT").
 # To rehearse that install here (Python 3.11): WHEEL_PYTHON=3.11 WHEEL_DIR=/tmp/whl311 bash bench/fetch_gpu_wheels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -313,7 +313,8 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
         "The lessons need the transformers range in `requirements.txt` (>= 5.24); outside it the lesson part",
         "is skipped with the reason. The GPU machines' image has transformers 5.17 and no Jupyter kernel:",
         "`bash bench/fetch_gpu_wheels.sh` fetches the wheels the lesson part needs, transformers 5.24.0",
-        "among them, into `.whl/`; carry that folder and install it as the script's header says.",
+        "among them, into `.whl/`; carry that folder, and make the device command",
+        "`bash bench/on_gpu_machine.sh`, which installs them beside the image's Python and runs the benchmark.",
         "",
     ]
     body = [render_device(r) + "\n" for r in results]

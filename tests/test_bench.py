@@ -144,3 +144,29 @@ def test_the_lessons_part_refuses_versions_outside_the_tested_range(tmp_path):
     assert run.data["lessons"] == []
     [skip] = run.data["skipped"]
     assert skip["part"] == "lessons" and skip["item"] == "all" and "5.17.0" in skip["reason"]
+
+
+def test_the_device_script_passes_its_options_and_exports_to_out(tmp_path):
+    """bench/on_gpu_machine.sh is the whole device call; with no wheels it uses this Python's packages."""
+    out = tmp_path / "out"
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="2",
+        OUT=str(out),
+        WHEEL_DIR=str(tmp_path / "no-wheels"),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
+    done = subprocess.run(
+        ["bash", str(ROOT / "bench" / "on_gpu_machine.sh"), "--smoke", "--parts", "bandwidth", "decode"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no .whl/ here" in done.stderr
+    results = json.loads((out / "cpu-smoke.json").read_text())
+    assert results["kind"] == "smoke" and "--parts bandwidth decode" in results["command"]
+    assert results["lessons"] == [] and results["decode"]  # only the parts asked for ran
+    assert "Decode speed" in (out / "BENCHMARKS.md").read_text()
