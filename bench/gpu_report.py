@@ -64,18 +64,25 @@ bfloat16, so eager generation ran about 100x above it. A naive forward wrapper c
 
 
 def load_results(directory: Path = RESULTS_DIR) -> list[dict]:
-    """Every GPU results file in ``directory`` (smoke runs are left out), sorted by device."""
+    """Every results file in ``directory``, GPUs first, then full CPU runs; smoke runs are left out."""
     found = []
     for path in sorted(Path(directory).glob("*.json")):
         data = json.loads(path.read_text())
-        if data.get("kind") == "gpu":
+        if data.get("kind") in ("gpu", "cpu"):
             found.append(data)
-    return found
+    return sorted(found, key=lambda data: data["kind"] != "gpu")
 
 
 # ------------------------------------------------------------------ formatting helpers
 def _gb(nbytes) -> str:
     return "-" if nbytes is None else f"{nbytes / 1e9:.2f} GB"
+
+
+def _peak(memory: dict) -> str:
+    """Peak allocated on a GPU; off it, the peak of live tensors (bench/tensor_memory.py)."""
+    if memory.get("max_allocated") is None and memory.get("tensor_peak") is not None:
+        return f"{_gb(memory['tensor_peak'])} (live tensors)"
+    return _gb(memory.get("max_allocated"))
 
 
 def _s(seconds) -> str:
@@ -95,8 +102,24 @@ def goal_rows(result: dict) -> list[tuple[str, str, str]]:
     rows = []
     lesson = next((n for n in result.get("lessons", []) if n["lesson"].startswith("01")), None)
     memory = (lesson or {}).get("memory") or {}
-    if lesson is None or memory.get("max_allocated") is None:
-        rows.append((GOALS[0], "not measured", (lesson or {}).get("reason", "lesson 01 did not run")))
+    if lesson is not None and memory.get("tensor_peak") is not None:
+        peak = memory["tensor_peak"]
+        figure = f"{_gb(peak)} of live tensors in {lesson.get('dtype')}, on the CPU"
+        verdict = (
+            f"not a GPU figure (none was lent); the live tensors alone are {'within' if peak <= 6e9 else 'OVER'} "
+            "6 GB, and a GPU adds its CUDA context and allocator cache"
+        )
+        if lesson.get("dtype") != "bfloat16":
+            verdict = f"not comparable: the lesson ran in {lesson.get('dtype')}"
+        rows.append((GOALS[0], figure, verdict))
+    elif lesson is None or memory.get("max_allocated") is None:
+        if lesson is None:
+            reason = "lesson 01 did not run"
+        elif memory.get("cuda") is False:
+            reason = f"lesson 01 ran on the CPU ({lesson.get('summary', '?')}): no GPU memory to measure"
+        else:
+            reason = lesson.get("reason", f"no memory reading ({lesson.get('summary', '?')})")
+        rows.append((GOALS[0], "not measured", reason))
     else:
         peak = memory["max_allocated"]
         figure = f"{_gb(peak)} allocated (process about {_gb(memory.get('process_peak_estimate'))})"
@@ -139,6 +162,14 @@ def render_device(result: dict) -> str:
     out = [f"## {device['name']} ({result['date'][:10]})", ""]
     if result.get("kind") == "smoke":
         out += ["**Smoke run: tiny models on the CPU. These numbers check the benchmark, not a machine.**", ""]
+    if result.get("kind") == "cpu":
+        out += [
+            "**A CPU run, made where no GPU was lent: its times are a CPU's, not a GPU's.** Its memory column is "
+            "the peak of live tensor bytes in the lesson's kernel (`bench/tensor_memory.py`), the CPU's stand-in "
+            "for `torch.cuda.max_memory_allocated`; a GPU adds its CUDA context, the allocator's cache and "
+            "kernels' workspaces, and runs some cells the CPU skips (lesson 03 compiles only on a GPU).",
+            "",
+        ]
     memory = f", {device['total_memory'] / 1e9:.0f} GB" if device.get("total_memory") else ""
     out += [
         f"- device: {device['name']}{memory}{', ' + device['detail'] if device.get('detail') else ''}",
@@ -164,15 +195,17 @@ def render_device(result: dict) -> str:
             "Random weights rarely produce `</s>`, so most generations run to their length limit: run times are "
             "upper bounds, and the lessons' checks of output quality fail where they do not skip (listed below).",
             "",
-            "| lesson | result | run time | peak allocated | peak reserved | process peak (est.) | estimate in models.py |",
-            "|---|---|---|---|---|---|---|",
+            "| lesson | dtype | result | run time | peak allocated | peak reserved | process peak (est.) "
+            "| estimate in models.py |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for nb in notebooks:
             memory = nb.get("memory") or {}
             estimate = LESSON_GPU_GB.get(nb["lesson"][:2])
             out.append(
-                f"| {nb['lesson']}{_earlier(nb)} | {_cell(nb['summary'])} | {_s(nb.get('wall_s'))} | "
-                f"{_gb(memory.get('max_allocated'))} | {_gb(memory.get('max_reserved'))} | "
+                f"| {nb['lesson']}{_earlier(nb)} | {nb.get('dtype', '-')} | {_cell(nb['summary'])} | "
+                f"{_s(nb.get('wall_s'))} | "
+                f"{_peak(memory)} | {_gb(memory.get('max_reserved'))} | "
                 f"{_gb(memory.get('process_peak_estimate'))} | "
                 f"{'-' if estimate is None else f'{estimate:g} GB'} |"
             )

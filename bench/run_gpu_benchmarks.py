@@ -104,7 +104,19 @@ if _bench["cuda"] and _bench_torch.cuda.is_initialized():
         device_used=_bench_total - _bench_free,
         device_total=_bench_total,
     )
+if "_bench_tracker" in globals():  # a run off the GPU: live tensor bytes instead (bench/tensor_memory.py)
+    _bench.update(tensor_peak=_bench_tracker.peak, tensor_now=_bench_tracker.current)
 print({MEMORY_MARK!r} + _bench_json.dumps(_bench))
+"""
+
+# Run first, off the GPU, in the lesson's kernel: counts live tensor bytes from then on.
+TRACKER_CELL = f"""import sys as _bench_sys
+
+_bench_sys.path.insert(0, {str(BENCH)!r})
+from tensor_memory import LiveTensorBytes as _BenchLiveTensorBytes
+
+_bench_tracker = _BenchLiveTensorBytes()
+_bench_tracker.__enter__()
 """
 
 # What --smoke runs in place of the lessons: a tiny stand-in generates a few tokens in a kernel.
@@ -163,7 +175,7 @@ class Run:
         self.client = None  # the NotebookClient running now, if any
         self.data = {
             "schema": 1,
-            "kind": "smoke" if args.smoke else "gpu",
+            "kind": "smoke" if args.smoke else ("gpu" if device.type == "cuda" else "cpu"),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(["python", "bench/run_gpu_benchmarks.py", *sys.argv[1:]]),
             "commit": git_commit(),
@@ -191,7 +203,7 @@ class Run:
         if self.args.smoke or not self.partial() or not self.json_path().exists():
             return
         previous = json.loads(self.json_path().read_text())
-        if previous.get("kind") != "gpu":
+        if previous.get("kind") != self.data["kind"]:
             return
         for key in LABELS:
             self.data[key] = [
@@ -343,9 +355,20 @@ def smoke_notebook():
     return nb
 
 
-def kernel_env(hub_cache: Path) -> dict:
+def lesson_dtype(run: Run) -> str:
+    """The precision the lessons run in: --lesson-dtype, else the GPU's choice, else bfloat16 on the CPU
+    (the goal is for bfloat16; the smoke notebook builds its own float32 model)."""
+    if run.args.lesson_dtype != "auto":
+        return run.args.lesson_dtype
+    if run.device.type == "cuda":
+        return "bfloat16" if run.data["device"]["bf16"] else "float32"
+    return "float32" if run.args.smoke else "bfloat16"
+
+
+def kernel_env(hub_cache: Path, dtype: str) -> dict:
     env = dict(os.environ)
     env.pop("COURSE_DEMO_MODE", None)
+    env["COURSE_DTYPE"] = dtype  # extras_and_licenses.models.choose_device_and_dtype reads it
     env.update(
         COURSE_STANDIN="random",
         HF_HUB_OFFLINE="1",
@@ -372,11 +395,15 @@ def run_notebook(run: Run, name: str, nb, workdir: Path, deadline: float, env: d
     from nbclient.exceptions import DeadKernelError
 
     lesson_cells = len(nb.cells)
-    nb.cells.append(nbformat.v4.new_code_cell(MEMORY_CELL))
     cuda = run.device.type == "cuda"
+    tracker = None
+    if not cuda:  # a cell of the notebook's own: nbclient stores each executed cell back at its index
+        tracker = nbformat.v4.new_code_cell(TRACKER_CELL)
+        nb.cells.append(tracker)
+    nb.cells.append(nbformat.v4.new_code_cell(MEMORY_CELL))
     result = {
         "lesson": name,
-        "dtype": "bfloat16" if cuda and run.data["device"]["bf16"] else "float32",
+        "dtype": env["COURSE_DTYPE"],
         "cells": sum(c.cell_type == "code" for c in nb.cells[:lesson_cells]),
         "cells_run": 0,
         "errors": [],
@@ -400,6 +427,14 @@ def run_notebook(run: Run, name: str, nb, workdir: Path, deadline: float, env: d
         with client.setup_kernel(env=env):
             result["kernel_start_s"] = time.perf_counter() - began
             client.reset_execution_trackers()
+            if tracker is not None:
+                client.timeout = 60
+                client.execute_cell(tracker, lesson_cells)
+                for output in tracker.get("outputs", []):
+                    if output.get("output_type") == "error":  # recorded; the lesson runs untracked
+                        result["errors"].append(
+                            {"cell": "tensor tracker", "ename": output.get("ename", "?"), "evalue": "", "line": ""}
+                        )
             lesson_start = time.perf_counter()
             for index, cell in enumerate(nb.cells[:lesson_cells]):
                 if cell.cell_type != "code":
@@ -510,7 +545,7 @@ def run_lessons(run: Run, deadline: float) -> None:
 
         jobs = [(p.stem, lambda p=p: nbformat.read(p, as_version=4), p.parent) for p in lesson_paths(run.args)]
     hub_cache = Path(tempfile.mkdtemp(prefix="bench-hf-cache-"))
-    env = kernel_env(hub_cache)
+    env = kernel_env(hub_cache, lesson_dtype(run))
     try:
         for position, (name, read, workdir) in enumerate(jobs):
             run_one_notebook(run, name, read, workdir, deadline - NOTEBOOK_RESERVE_S * (len(jobs) - position - 1), env)
@@ -525,10 +560,13 @@ def run_one_notebook(run: Run, name: str, read, workdir: Path, own_deadline: flo
     free_memory(run.device)
     log(f"   {name}: running (up to {seconds_left(own_deadline):.0f} s)")
     result = run_notebook(run, name, read(), workdir, own_deadline, env)
-    peak = (result.get("memory") or {}).get("max_allocated")
+    memory = result.get("memory") or {}
+    peak = memory.get("max_allocated")
+    tensors = memory.get("tensor_peak")
     log(
-        f"   {name}: {result['summary']}, {result.get('wall_s', 0):.1f} s"
+        f"   {name}: {result['summary']}, {result.get('wall_s', 0):.1f} s, {result['dtype']}"
         + (f", peak {peak / 1e9:.2f} GB allocated" if peak is not None else "")
+        + (f", peak {tensors / 1e9:.2f} GB of live tensors" if tensors is not None else "")
     )
     run.add("lessons", result)
 
@@ -743,6 +781,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--parts", nargs="+", choices=list(SHARES), default=list(SHARES), help="which parts to run")
     parser.add_argument("--lessons", nargs="+", default=None, help="lesson prefixes to run, e.g. 01 03")
+    parser.add_argument(
+        "--lesson-dtype",
+        choices=["auto", "bfloat16", "float32"],
+        default="auto",
+        help="the lessons' precision (COURSE_DTYPE in their kernels); auto: the GPU's choice, bfloat16 on the CPU",
+    )
     parser.add_argument(
         "--decode-modes", nargs="+", choices=list(DECODE_MODES), default=list(DECODE_MODES), help="decode rows to time"
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_ENV = "COURSE_DEMO_MODE"
+DTYPE_ENV = "COURSE_DTYPE"  # bfloat16 | float32 | auto: the precision when a call names none
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 
 # Files the lessons need from each hub repository (safetensors only).
@@ -210,9 +211,21 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
     - No arguments: the GPU in bfloat16 if it supports bf16, the GPU in float32 if not,
       otherwise the CPU in float32.
     - ``device`` / ``dtype`` override the choice; float16 is refused (T5 overflows in it).
+    - With no ``dtype``, the environment variable ``COURSE_DTYPE`` (``bfloat16``, ``float32`` or
+      ``auto``) picks it: float32 on a bf16 GPU to compare precisions, or bfloat16 on the CPU
+      (what the benchmark's CPU run uses to size the lessons' bfloat16 memory).
     """
     import torch
 
+    from_env = ""
+    if dtype is None and os.environ.get(DTYPE_ENV, "").strip():
+        dtype = os.environ[DTYPE_ENV].strip().lower()
+        if dtype not in ("auto", "bfloat16", "float32", "float16"):
+            raise ValueError(
+                f"{DTYPE_ENV}={os.environ[DTYPE_ENV]!r} is not understood: use bfloat16, float32 or auto, "
+                f"or unset it (`unset {DTYPE_ENV}`, or `del os.environ[{DTYPE_ENV!r}]` in a notebook)."
+            )
+        from_env = f" ({DTYPE_ENV}={dtype})" if dtype != "auto" else ""
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None) if dtype != "auto" else None
     if dtype is torch.float16:
@@ -239,11 +252,11 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
         elif dtype is torch.bfloat16 and not bf16:
             raise ValueError("This GPU does not support bfloat16: use dtype=torch.float32.")
         name = torch.cuda.get_device_name(torch.device(device))
-        note = f"Running on {name} ({device}) in {str(dtype).replace('torch.', '')}."
+        note = f"Running on {name} ({device}) in {str(dtype).replace('torch.', '')}{from_env}."
     else:
         dtype = dtype or torch.float32
         note = (
-            f"No GPU found: running on the CPU in {str(dtype).replace('torch.', '')}. "
+            f"No GPU found: running on the CPU in {str(dtype).replace('torch.', '')}{from_env}. "
             "The demo model is quick here; the real lesson models are slow on a CPU."
         )
     return Placement(device, dtype, note)

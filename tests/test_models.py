@@ -88,6 +88,21 @@ def test_gpu_picks_bfloat16_only_where_supported(monkeypatch, bf16, expected):
             models.choose_device_and_dtype(dtype=torch.bfloat16)
 
 
+def test_course_dtype_picks_the_precision_when_a_call_names_none(monkeypatch):
+    monkeypatch.setenv("COURSE_DTYPE", "bfloat16")
+    p = models.choose_device_and_dtype(device="cpu")
+    assert p.dtype is torch.bfloat16 and "COURSE_DTYPE=bfloat16" in p.note
+    assert models.choose_device_and_dtype(device="cpu", dtype=torch.float32).dtype is torch.float32  # a call wins
+    monkeypatch.setenv("COURSE_DTYPE", "auto")
+    assert models.choose_device_and_dtype(device="cpu").dtype is torch.float32
+    monkeypatch.setenv("COURSE_DTYPE", "float16")
+    with pytest.raises(ValueError, match="overflow"):
+        models.choose_device_and_dtype(device="cpu")
+    monkeypatch.setenv("COURSE_DTYPE", "half")
+    with pytest.raises(ValueError, match="COURSE_DTYPE='half' is not understood: use bfloat16, float32 or auto"):
+        models.choose_device_and_dtype(device="cpu")
+
+
 # ------------------------------------------------------------------ loading
 def test_hub_unreachable_and_empty_cache_gives_the_demo_with_a_banner(hf_cache, capsys):
     loaded = models.load_model("t5-base")
