@@ -317,6 +317,7 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
         f"{COMMAND}                    # on the GPU machine: under 8 minutes",
         f'{COMMAND} --export "$OUT"    # the same, and copy BENCHMARKS.md and the results file to $OUT',
         f"{COMMAND} --smoke            # CPU, tiny models, under a minute: checks the benchmark runs (CI)",
+        f"{COMMAND} --device cpu --parts lessons   # no GPU: the lessons in bfloat16, memory as live tensors",
         f"{COMMAND} --render           # re-render this file from bench/results/*.json",
         "```",
         "",

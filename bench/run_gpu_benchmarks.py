@@ -24,6 +24,13 @@ keeps what it measured.
     python bench/run_gpu_benchmarks.py --export "$OUT"     # ... and copy the results there too
     python bench/run_gpu_benchmarks.py --smoke             # CPU, tiny models, < 1 minute, temp folder
     python bench/run_gpu_benchmarks.py --render            # only re-render BENCHMARKS.md
+    python bench/run_gpu_benchmarks.py --device cpu --parts lessons   # no GPU lent: see below
+
+Off the GPU (``--device cpu``), the lessons run in bfloat16 (``--lesson-dtype``) and their memory is
+the peak of live tensor bytes in the kernel (``bench/tensor_memory.py``), what
+``torch.cuda.max_memory_allocated`` would count; the results are their own kind, ``bench/results/cpu.json``.
+On a lent GPU machine, make the device call ``bash bench/on_gpu_machine.sh`` with the wheels from
+``bash bench/fetch_gpu_wheels.sh`` carried (the image lacks the Jupyter kernel and has transformers 5.17).
 
 Time: ``--budget`` seconds in all, counted from the start (default 420), shared by the parts
 that run in proportion to ``SHARES`` (bandwidth 10, lessons 220, listener 45, decode 145);

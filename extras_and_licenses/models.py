@@ -88,11 +88,12 @@ LESSON_MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Peak GPU memory each lesson needs in bfloat16, in GB: an ESTIMATE from the weights of the
-# models a lesson holds at once (01: t5-base + t5-large; 02: t5-base; 03: t5-large plus
-# compiled static caches; 04: one large model at a time) plus working memory. To be replaced
-# by the figures of bench/run_gpu_benchmarks.py on a real GPU (BENCHMARKS.md).
-LESSON_GPU_GB = {"00": 0.0, "01": 3.0, "02": 1.5, "03": 3.0, "04": 2.5}
+# Peak GPU memory each lesson needs in bfloat16, in GB: an ESTIMATE. The project's CPU run of
+# the lessons with real-shape models in bfloat16 (bench/run_gpu_benchmarks.py --device cpu,
+# BENCHMARKS.md) peaked at these live tensor bytes: 00 0.59, 01 2.14, 02 0.59, 03 2.02, 04 1.78 GB.
+# A GPU adds its CUDA context and allocator cache, and lesson 03 compiles static caches there only,
+# hence the margins. To be replaced by a GPU run's figures when one is made.
+LESSON_GPU_GB = {"00": 1.0, "01": 3.0, "02": 1.5, "03": 3.0, "04": 2.5}
 
 
 class CourseModelError(RuntimeError):
