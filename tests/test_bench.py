@@ -18,27 +18,25 @@ sys.path.insert(0, str(ROOT / "bench"))
 import gpu_report  # noqa: E402
 
 
-def test_smoke_run_writes_its_table_and_results(tmp_path):
-    committed = (ROOT / "BENCHMARKS.md").read_text()
-    markdown = tmp_path / "smoke.md"
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
+    """Run a benchmark command on two threads; it must exit 0 (its output tail is the failure message)."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "run_gpu_benchmarks.py"),
-            "--smoke",
-            "--results-dir",
-            str(tmp_path),
-            "--markdown",
-            str(markdown),
-        ],
+        command,
         capture_output=True,
         text=True,
         timeout=240,
-        env=env,
-        cwd=tmp_path,
+        env=dict(os.environ, OMP_NUM_THREADS="2", **env),
+        cwd=cwd,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_smoke_run_writes_its_table_and_results(tmp_path):
+    committed = (ROOT / "BENCHMARKS.md").read_text()
+    markdown = tmp_path / "smoke.md"
+    command = [sys.executable, str(ROOT / "bench" / "run_gpu_benchmarks.py"), "--smoke"]
+    run_ok(command + ["--results-dir", str(tmp_path), "--markdown", str(markdown)], tmp_path)
     assert (ROOT / "BENCHMARKS.md").read_text() == committed, "a smoke run must not touch BENCHMARKS.md"
 
     results = json.loads((tmp_path / "cpu-smoke.json").read_text())
@@ -153,22 +151,13 @@ def test_the_lessons_part_refuses_versions_outside_the_tested_range(tmp_path):
 def test_the_device_script_passes_its_options_and_exports_to_out(tmp_path):
     """bench/on_gpu_machine.sh is the whole device call; with no wheels it uses this Python's packages."""
     out = tmp_path / "out"
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="2",
+    done = run_ok(
+        ["bash", str(ROOT / "bench" / "on_gpu_machine.sh"), "--smoke", "--parts", "bandwidth", "decode"],
+        tmp_path,
         OUT=str(out),
         WHEEL_DIR=str(tmp_path / "no-wheels"),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )
-    done = subprocess.run(
-        ["bash", str(ROOT / "bench" / "on_gpu_machine.sh"), "--smoke", "--parts", "bandwidth", "decode"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "no .whl/ here" in done.stderr
     results = json.loads((out / "cpu-smoke.json").read_text())
     assert results["kind"] == "smoke" and "--parts bandwidth decode" in results["command"]
