@@ -189,7 +189,82 @@ def check(cache_dir=None, probe_hub=None) -> Report:
         rep.add("demo mode", WARN, "lessons will fall back to the toy demo model for models not cached")
     else:
         rep.add("demo mode", OK, "off")
+
+    _class_hub_rows(rep, cache_dir)
     return rep
+
+
+def lesson_need_gb(lesson: str, dtype: str = "bfloat16") -> float:
+    """GPU memory lesson ``lesson`` needs in ``dtype``, from ``models.LESSON_GPU_GB``.
+
+    The table holds either one bfloat16 figure per lesson or a figure per dtype
+    (``{"bfloat16": ..., "float32": ...}``); with one figure, float32 counts twice as much.
+    """
+    need = models.LESSON_GPU_GB[lesson]
+    if isinstance(need, dict):
+        return float(need.get(dtype, need.get("bfloat16", 0.0) * (2 if dtype == "float32" else 1)))
+    return float(need) * (2 if dtype == "float32" else 1)
+
+
+def _class_hub_rows(rep: Report, cache_dir=None) -> None:
+    """Rows for a class sharing one GPU: the per-kernel cap, what other processes hold, each lesson
+    against the cap, and the shared model cache (see docs/INSTRUCTORS.md)."""
+    from . import gpu_cap
+
+    try:
+        cap = gpu_cap.requested_cap_gb()
+    except gpu_cap.CapSettingError as exc:
+        rep.add("GPU memory cap", FAIL, str(exc))
+        return
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            gpu = (props.total_memory / 1e9, "bfloat16" if torch.cuda.is_bf16_supported() else "float32")
+    except Exception:  # noqa: BLE001 - the GPU row above already reports torch problems
+        gpu = None
+    if cap is None:
+        rep.add("GPU memory cap", OK, f"none ({gpu_cap.CAP_ENV} is not set): a kernel may use the whole GPU")
+    elif gpu is None:
+        rep.add("GPU memory cap", OK, f"{cap:g} GB ({gpu_cap.CAP_ENV}); no GPU here, so nothing is capped")
+    else:
+        total, _ = gpu
+        share = min(1.0, cap / total)
+        state = "applied at the first model load" if share < 1 else "at least the whole GPU: no cap in effect"
+        rep.add("GPU memory cap", OK, f"{cap:g} GB of {total:.1f} GB per kernel ({share:.3f} of the card), {state}")
+    if gpu is not None:
+        others, how = gpu_cap.other_processes_gb(0)
+        if others is None:
+            rep.add("GPU, other processes", WARN, f"memory held by other processes: {how}")
+        else:
+            total = gpu[0]
+            status = WARN if others > 0.5 * total else OK
+            rep.add("GPU, other processes", status, f"{others:.1f} GB of {total:.1f} GB held by other processes ({how})")
+    if cap is not None:
+        dtype = gpu[1] if gpu else "bfloat16"
+        for lesson in models.LESSON_GPU_GB:
+            need = lesson_need_gb(lesson, dtype)
+            if need == 0:
+                continue
+            fits = need <= cap
+            rep.add(
+                f"lesson {lesson} under the cap",
+                OK if fits else FAIL,
+                f"needs about {need:.1f} GB in {dtype}, cap {cap:g} GB"
+                + ("" if fits else f": raise {gpu_cap.CAP_ENV} for this lesson, or run it with fewer students per GPU"),
+            )
+    shared = models.shared_cache(cache_dir)
+    if shared is not None:
+        import os
+
+        if not os.access(shared, os.R_OK | os.X_OK):
+            rep.add("shared model cache", FAIL, f"{shared} cannot be read here: ask your instructor")
+        elif os.access(shared, os.W_OK):
+            rep.add("shared model cache", WARN, f"{shared} is writable by this user: students should only read it")
+        else:
+            rep.add("shared model cache", OK, f"{shared}, read-only for this user")
 
 
 def doctor(cache_dir=None) -> Report:

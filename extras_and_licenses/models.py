@@ -151,6 +151,26 @@ def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(home) / "hub"
 
 
+SHARED_CACHE_ENV = "COURSE_SHARED_CACHE"  # set to 1 by a class hub: the cache is the instructor's, read-only
+
+
+def shared_cache(cache_dir=None) -> Path | None:
+    """The cache in force when it is a class's shared one (``COURSE_SHARED_CACHE=1``, or one this user
+    cannot write); None otherwise. Nothing is ever downloaded into it from a student's kernel."""
+    cache = hub_cache_dir(cache_dir)
+    if os.environ.get(SHARED_CACHE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return cache
+    if cache.is_dir() and not os.access(cache, os.W_OK):
+        return cache
+    return None
+
+
+def _shared_cache_reason(spec: ModelSpec, cache: Path) -> str:
+    if not os.access(cache, os.R_OK | os.X_OK):
+        return f"this kernel cannot see the class's shared model cache at {cache}."
+    return f"{spec.name} is not in the class's shared model cache ({cache})."
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -296,6 +316,8 @@ def show_banner(text: str, css_class: str) -> str:
 def demo_banner_text(stands_in_for: str, reason: str) -> str:
     if demo_requested():
         leave = f"To use the real model: unset {DEMO_ENV} (and fetch it: python -m extras_and_licenses prefetch)."
+    elif shared_cache() is not None:
+        leave = f"Fix: ask your instructor to run prefetch (python -m extras_and_licenses prefetch --cache-dir {shared_cache()})."
     else:
         leave = "To use the real model: fetch it with network access: python -m extras_and_licenses prefetch"
     return banner_box(
@@ -434,6 +456,8 @@ def _from_pretrained(path_or_id: str, revision: str | None, cache_dir, local_onl
 def _to_device(model, placement: Placement, label: str):
     import torch
 
+    from . import gpu_cap
+
     try:
         return model.to(placement.device)
     except torch.cuda.OutOfMemoryError as exc:
@@ -442,11 +466,8 @@ def _to_device(model, placement: Placement, label: str):
             state = f"{free / 1e9:.1f} of {total / 1e9:.1f} GB free"
         except Exception:  # noqa: BLE001 - the report is a courtesy
             state = "free memory unknown"
-        raise NotEnoughGPUMemoryError(
-            f"The GPU ran out of memory loading {label} ({state}). "
-            "Free earlier models (`del model` then `extras_and_licenses.models.free_gpu_memory()`), restart the "
-            "kernel, or use a GPU with more memory (see `python -m extras_and_licenses doctor`)."
-        ) from exc
+        # The message names the class hub's per-kernel cap (COURSE_GPU_MEMORY_GB) when one holds.
+        raise NotEnoughGPUMemoryError(gpu_cap.oom_message(f"loading {label} ({state} on the card)")) from exc
 
 
 def load_model(
@@ -469,6 +490,9 @@ def load_model(
     """
     placement = choose_device_and_dtype(device, dtype)
     say = print if verbose else (lambda *a, **k: None)
+    from . import gpu_cap
+
+    gpu_cap.apply(placement.device)  # a class hub's per-kernel cap (COURSE_GPU_MEMORY_GB), before any weights move
 
     from . import standins  # imported here: standins imports this module
 
@@ -494,8 +518,8 @@ def load_model(
         else:
             try:
                 source = "cache" if is_cached(spec, cache_dir) else "download"
-                if source == "download" and not hub_reachable()[0]:
-                    raise CourseModelError("offline")
+                if source == "download" and (shared_cache(cache_dir) is not None or not hub_reachable()[0]):
+                    raise CourseModelError("offline")  # a class's shared cache is never written from here
                 if source == "download":
                     say(f"Downloading {spec.name} ({spec.download_bytes / 1e9:.1f} GB) from the hub ...")
                 model, tok = _from_pretrained(
@@ -504,6 +528,8 @@ def load_model(
             except CourseModelError:
                 why = "HF_HUB_OFFLINE=1 forbids downloading it" if hub_offline() else "the model hub cannot be reached"
                 reason = f"{spec.name} is not in the local cache and {why}."
+                if shared_cache(cache_dir) is not None:
+                    reason = _shared_cache_reason(spec, shared_cache(cache_dir))
             except Exception as exc:  # noqa: BLE001 - classified below; anything else re-raised
                 if _disk_full(exc):
                     raise DiskFullError(

@@ -14,6 +14,7 @@ It never raises for a network problem: it reports it and says what to do.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from . import models
@@ -43,6 +44,14 @@ def _download(spec: models.ModelSpec, cache_dir) -> None:
     )
 
 
+def _writable(cache) -> bool:
+    """Can this user add to ``cache`` (or create it, when it does not exist yet)?"""
+    probe = cache
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return os.access(probe, os.W_OK | os.X_OK)
+
+
 def prefetch(
     names=None, *, cache_dir=None, check_only: bool = False, download=_download, probe_hub=None
 ) -> list[PrefetchResult]:
@@ -70,6 +79,12 @@ def prefetch(
             results.append(
                 PrefetchResult(spec.name, "missing", 0, f"needs {spec.download_bytes / 1e9:.1f} GB{partial}")
             )
+        elif not _writable(cache):
+            why = (
+                "this cache is read-only for you (a class's shared cache?): the instructor fills it with "
+                f"`python -m extras_and_licenses prefetch --cache-dir {cache}`"
+            )
+            results.append(PrefetchResult(spec.name, "failed", 0, why))
         elif not hub[0]:
             why = (
                 "unset HF_HUB_OFFLINE to download" if models.hub_offline() else "check the network or proxy, then rerun"
