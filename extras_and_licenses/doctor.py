@@ -241,7 +241,9 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
         else:
             total = gpu[0]
             status = WARN if others > 0.5 * total else OK
-            rep.add("GPU, other processes", status, f"{others:.1f} GB of {total:.1f} GB held by other processes ({how})")
+            rep.add(
+                "GPU, other processes", status, f"{others:.1f} GB of {total:.1f} GB held by other processes ({how})"
+            )
     if cap is not None:
         dtype = gpu[1] if gpu else "bfloat16"
         for lesson in models.LESSON_GPU_GB:

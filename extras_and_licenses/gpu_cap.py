@@ -41,9 +41,7 @@ class CapState:
 
     def describe(self) -> str:
         if self.fraction >= 1.0:
-            return (
-                f"{CAP_ENV}={self.cap_gb:g} is at least the GPU's {self.total_gb:.1f} GB: this kernel may use the whole GPU"
-            )
+            return f"{CAP_ENV}={self.cap_gb:g} is at least the GPU's {self.total_gb:.1f} GB: this kernel may use the whole GPU"
         return f"{self.cap_gb:g} GB of the GPU's {self.total_gb:.1f} GB ({CAP_ENV}={self.cap_gb:g})"
 
 
