@@ -352,4 +352,6 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
         "",
     ]
     body = [render_device(r) + "\n" for r in results]
-    return "\n".join(head + body) + "\n" + EARLIER
+    # Students per GPU (bench/students_per_gpu.py --render writes that section), after everything else.
+    students = RESULTS_DIR / "students_per_gpu.md"
+    return "\n".join(head + body) + "\n" + EARLIER + ("\n" + students.read_text() if students.exists() else "")

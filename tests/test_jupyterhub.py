@@ -211,6 +211,7 @@ c.JupyterHub.authenticator_class = "dummy"  # tests only: any name, one shared p
 c.DummyAuthenticator.password = {self.password!r}
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = set()
+assert c.JupyterHub.cleanup_servers is False  # as in class: stopping the hub leaves servers running
 c.JupyterHub.spawner_class = "simple"  # tests only: no systemd here; it enforces no limits
 c.SimpleLocalProcessSpawner.home_dir_template = {str(self.homes)!r} + "/{{username}}"
 c.Spawner.args = ["--ServerApp.shutdown_no_activity_timeout=900"{root_flag}]
@@ -230,7 +231,7 @@ c.JupyterHub.load_roles.append(
             PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
             COURSE_HUB_COURSE_PREFIX=sys.prefix,  # the course environment is this test's Python
             COURSE_HUB_SHARED_CACHE=str(self.shared_cache),
-            COURSE_HUB_GPU_MEMORY_GB="3.5",
+            COURSE_HUB_GPU_MEMORY_GB="3",
             COURSE_HUB_IDLE_TIMEOUT="3600",
             PYTHONUNBUFFERED="1",
         )
@@ -317,8 +318,24 @@ c.JupyterHub.load_roles.append(
                 pass
         return out
 
+    def stop_servers(self, names, timeout: float = 60) -> None:
+        """Stop every student's server through the hub's API, as the admin page's "Stop All" does."""
+        for name in names:
+            try:
+                self.api("DELETE", f"/hub/api/users/{name}/server", timeout=30)
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (400, 404):  # not running: nothing to stop
+                    raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = [n for n in names if self.api("GET", f"/hub/api/users/{n}").get("servers")]
+            if not running:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"servers still running {timeout:.0f} s after the hub was asked to stop them: {running}")
+
     def stop(self, timeout: float = 45) -> list[str]:
-        """Stop the hub as an instructor would (SIGTERM); return what it left running (then killed)."""
+        """Stop the hub (SIGTERM: it stops its proxy and services); return what was left running (then killed)."""
         self._stop_sampling.set()
         if self._sampler is not None:
             self._sampler.join(timeout=5)
@@ -464,7 +481,7 @@ def test_three_students_run_lesson_01_at_once_through_the_hub(tmp_path, requirem
                 env = hub.kernel_env.get(name)
                 assert env, f"{name}'s kernel was never seen"
                 assert env["HF_HUB_CACHE"] == str(shared) and env["HF_HUB_OFFLINE"] == "1", env
-                assert env["COURSE_SHARED_CACHE"] == "1" and env["COURSE_GPU_MEMORY_GB"] == "3.5", env
+                assert env["COURSE_SHARED_CACHE"] == "1" and env["COURSE_GPU_MEMORY_GB"] == "3", env
                 assert env["HF_TOKEN_PATH"] == "~/.cache/huggingface/token" and env["HOME"] == str(homes / name), env
 
             # Each student's notebooks are their own copy of the origin's.
@@ -513,6 +530,7 @@ def test_three_students_run_lesson_01_at_once_through_the_hub(tmp_path, requirem
                 )
         finally:
             browser.close()
+        hub.stop_servers(STUDENTS)  # the end of the class
     finally:
         left_running = hub.stop()
     assert tree_state(shared) == cache_before, "something wrote into the shared model cache"

@@ -13,7 +13,7 @@ needs no edits; each one's default is in brackets.
   course package, jupyterhub and nbgitpuller). Every student's JupyterLab and kernel run in it.
 - COURSE_HUB_SHARED_CACHE [/srv/course/hf-cache]: the model cache the instructor fills once with
   `python -m extras_and_licenses prefetch --cache-dir ...`; students get it read-only.
-- COURSE_HUB_GPU_MEMORY_GB [3.5]: each student's GPU memory cap (COURSE_GPU_MEMORY_GB in the kernel).
+- COURSE_HUB_GPU_MEMORY_GB [3]: each student's GPU memory cap (COURSE_GPU_MEMORY_GB in the kernel).
 - COURSE_HUB_MEMORY_LIMIT [12G] and COURSE_HUB_CPU_LIMIT [2]: each student's RAM and CPU cores.
 - COURSE_HUB_IDLE_TIMEOUT [3600]: seconds of inactivity before a student's server is stopped.
 - COURSE_HUB_ADMINS [instructor]: comma-separated hub admins (they approve sign-ups).
@@ -46,7 +46,7 @@ def setting(name: str, default: str) -> str:
 
 COURSE_PREFIX = setting("COURSE_HUB_COURSE_PREFIX", "/opt/course/venv")
 SHARED_CACHE = setting("COURSE_HUB_SHARED_CACHE", "/srv/course/hf-cache")
-GPU_MEMORY_GB = setting("COURSE_HUB_GPU_MEMORY_GB", "3.5")
+GPU_MEMORY_GB = setting("COURSE_HUB_GPU_MEMORY_GB", "3")
 MEMORY_LIMIT = setting("COURSE_HUB_MEMORY_LIMIT", "12G")
 CPU_LIMIT = setting("COURSE_HUB_CPU_LIMIT", "2")
 IDLE_TIMEOUT = setting("COURSE_HUB_IDLE_TIMEOUT", "3600")
@@ -59,7 +59,9 @@ if os.environ.get("COURSE_HUB_SSL_CERT"):
     c.JupyterHub.ssl_key = os.environ["COURSE_HUB_SSL_KEY"]
 c.JupyterHub.cookie_secret_file = "jupyterhub_cookie_secret"  # in the folder the hub starts in
 c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
-c.JupyterHub.cleanup_servers = True  # stopping the hub stops every student's server
+# Restarting the hub (a config change mid-class) leaves the students' servers and kernels running;
+# at the end of the class, stop them from the admin page (/hub/admin, "Stop All").
+c.JupyterHub.cleanup_servers = False
 c.JupyterHub.active_server_limit = 45  # a class of 40 and a few instructors
 c.JupyterHub.concurrent_spawn_limit = 20  # everybody clicking the link at 9:00
 

@@ -1,0 +1,95 @@
+"""bench/students_per_gpu.py's CPU rehearsal: two students run lesson 01 at once, each in a kernel of its own.
+
+On a GPU machine the same script measures students per GPU (docs/INSTRUCTORS.md's sizing
+table); here ``--smoke`` runs it on the CPU with the demo model, so the machinery (workers, the
+start barrier, the memory sampler, the cap check script, the JSON and the table) is known to work
+before GPU time is spent on it. The figures are a CPU's and are not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_run_two_students_at_once(tmp_path):
+    output = tmp_path / "smoke.json"
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "students_per_gpu.py"), "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(output.read_text())
+    assert data["smoke"] is True and data["device"]["kind"] == "cpu"
+    assert data["cap_check"]["ok"] is True, data["cap_check"]
+    (round_,) = data["rounds"]
+    assert round_["students"] == 2 and round_["all_completed"] is True
+    students = round_["per_student"]
+    assert len({s["kernel"]["pid"] for s in students}) == 2, "the two students shared a kernel"
+    for student in students:
+        assert student["status"] == "completed" and student["errors"] == [], student
+        assert student["cells_run"] == student["cells"] > 20
+        assert student["kernel"]["cap_env"] == str(data["cap_gb"])  # each kernel ran under the class cap
+        assert student["wall_s"] > 0 and student["host_rss_peak"] > 0
+    assert "| 2 |" in proc.stdout  # the Markdown table for BENCHMARKS.md
+    print("\n" + proc.stdout.strip().splitlines()[-3] + "\n" + proc.stdout.strip().splitlines()[-2])
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert not left, f"the benchmark left processes running: {left}"
+
+
+def _bench_module():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import students_per_gpu
+    finally:
+        sys.path.pop(0)
+    return students_per_gpu
+
+
+def test_sizing_section_and_guide_table_are_rendered_from_the_results():
+    spg = _bench_module()
+    assert spg.SECTION.read_text() == spg.sizing_section(), "run: python bench/students_per_gpu.py --render"
+    guide = spg.GUIDE.read_text()
+    assert spg.guide_with_table(guide) == guide, "run: python bench/students_per_gpu.py --render"
+    assert "Where the figures come from" in guide
+
+
+def test_sizing_without_a_gpu_run_says_it_is_an_estimate_and_does_the_arithmetic(tmp_path, monkeypatch):
+    spg = _bench_module()
+    monkeypatch.setattr(spg, "RESULTS", tmp_path)  # no GPU results
+    table = spg.sizing_table()
+    assert "**Estimate: no GPU run" in table and "live tensors" in table
+    assert "| 80 GB | A100 80 GB, H100 | 22 |" in table  # (80 - 1) // (3 + 0.5)
+
+
+def test_sizing_from_a_gpu_run_uses_the_measured_peaks(tmp_path, monkeypatch):
+    spg = _bench_module()
+    student = {"status": "completed", "kernel": {"max_reserved": 2.6e9}, "gpu_process_peak": 3.4e9}
+    run = {
+        "smoke": False,
+        "device": {"kind": "cuda", "name": "NVIDIA H100 80GB HBM3"},
+        "date": "2026-12-02T10:00:00+0000",
+        "command": "python bench/students_per_gpu.py",
+        "model": "COURSE_STANDIN=random, bfloat16",
+        "rounds": [
+            {"students": 4, "all_completed": True, "per_student": [student] * 4, "card_peak": 14e9, "card_before": 0},
+            {"students": 8, "all_completed": False, "per_student": [student] * 8, "card_peak": 80e9, "card_before": 0},
+        ],
+    }
+    (tmp_path / "h100.json").write_text(json.dumps(run))
+    (tmp_path / "smoke.json").write_text(json.dumps({**run, "smoke": True}))  # never counted
+    monkeypatch.setattr(spg, "RESULTS", tmp_path)
+    table = spg.sizing_table()
+    assert "Measured on NVIDIA H100 80GB HBM3" in table and "with 4 students" in table
+    assert "`COURSE_GPU_MEMORY_GB=3`" in table  # 2.6 GB reserved + 10%, up to the next 0.5 GB
+    assert "| 80 GB | A100 80 GB, H100 | 22 |" in table  # (80 - 1) // max(3.4, 3 + 0.5)
