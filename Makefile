@@ -8,7 +8,16 @@ PORT ?= 8888
 # Tests that also run on transformers 4.57 (the parity tests live there).
 TF4_TESTS ?= tests/test_pipelines.py tests/test_forward_listener.py tests/test_demo_model.py
 
-.PHONY: lab test env env-tf4 lint
+.PHONY: lab test env env-tf4 lint chp
+
+# --- class hub (issue 14): configurable-http-proxy for tests/test_jupyterhub.py, from npm into a local
+# prefix kept between runs (never global). Without npm the test skips, or fails under COURSE_REQUIRE_BROWSER=1.
+COURSE_NODE_PREFIX ?= $(HOME)/.cache/course-ci/node
+export COURSE_NODE_PREFIX
+chp:
+	@if [ -x "$(COURSE_NODE_PREFIX)/node_modules/.bin/configurable-http-proxy" ]; then :; \
+	elif command -v npm >/dev/null; then npm install --no-audit --no-fund --prefix "$(COURSE_NODE_PREFIX)" configurable-http-proxy@4; \
+	else echo "npm not found: tests/test_jupyterhub.py cannot start a hub (install Node.js and npm)"; fi
 
 env:
 	@PYTHON=$(PYTHON) scripts/ensure_env.sh $(VENV) requirements-dev.txt
@@ -23,7 +32,7 @@ lab: env
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: env env-tf4
+test: env env-tf4 chp
 	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks
 	$(VENV)/bin/python -m pytest -q
 	$(VENV_TF4)/bin/python -m pytest -q $(TF4_TESTS)
