@@ -203,10 +203,12 @@ class Sampler(threading.Thread):
         return [[part.strip() for part in line.split(",")] for line in out.stdout.strip().splitlines() if line.strip()]
 
     def run(self) -> None:
-        import psutil
-
+        try:
+            import psutil
+        except ImportError:  # an image without psutil: GPU figures only, no host memory
+            psutil = None
         while not self.stop.is_set():
-            for name, proc in self.workers.items():
+            for name, proc in self.workers.items() if psutil is not None else ():
                 try:
                     family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
                 except psutil.Error:
@@ -499,9 +501,7 @@ def write_sizing() -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 4, 8, 16], help="class sizes to run, in order")
-    parser.add_argument(
-        "--cap-gb", type=float, default=3.0, help="COURSE_GPU_MEMORY_GB for every student (default 3)"
-    )
+    parser.add_argument("--cap-gb", type=float, default=3.0, help="COURSE_GPU_MEMORY_GB for every student (default 3)")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--budget", type=float, default=780, help="seconds for the whole run; later rounds are skipped")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS per student (default 1)")
@@ -580,7 +580,7 @@ def main(argv=None) -> int:
     output = args.output
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(data, indent=1) + "\n")
-    if os.environ.get("OUT"):
+    if os.environ.get("OUT") and Path(os.environ["OUT"]).resolve() != output.parent.resolve():
         shutil.copy(output, Path(os.environ["OUT"]) / output.name)
     print(markdown(data))
     log(f"wrote {output}")

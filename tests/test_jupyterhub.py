@@ -2,8 +2,9 @@
 
 What runs: JupyterHub (pip ``jupyterhub``) with configurable-http-proxy (npm) on 127.0.0.1, loading
 the course's own ``deploy/jupyterhub/jupyterhub_config.py`` (environment, shared cache, GPU cap,
-idle culler) with two test-only overrides: the dummy authenticator instead of NativeAuthenticator
-and a local-process spawner instead of SystemdSpawner (no systemd in CI). The shared model cache
+idle culler) with two test-only overrides: a dummy authenticator (JupyterHub's shared-password
+one, what DummyAuthenticator with a password became in JupyterHub 5.3) instead of
+NativeAuthenticator, and the local-process spawner instead of SystemdSpawner (no systemd in CI). The shared model cache
 holds the demo model's files under the three lesson models' names at their pinned revisions, in
 huggingface_hub's cache layout, so lesson 01 loads every model from the cache (the non-demo
 path), offline. Those configs say ``course_demo_stands_in_for``, which is what they are: the
@@ -207,8 +208,9 @@ c.JupyterHub.bind_url = "{self.url}"
 c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
 c.ConfigurableHTTPProxy.command = [{find_proxy()!r}]
-c.JupyterHub.authenticator_class = "dummy"  # tests only: any name, one shared password
-c.DummyAuthenticator.password = {self.password!r}
+# Tests only: any name with one shared password (JupyterHub's successor of DummyAuthenticator's password).
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = {self.password!r}
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = set()
 assert c.JupyterHub.cleanup_servers is False  # as in class: stopping the hub leaves servers running

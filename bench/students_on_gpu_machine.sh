@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The device call for bench/students_per_gpu.py on a lent GPU machine with no internet
+# (docs/INSTRUCTORS.md's sizing table, BENCHMARKS.md "Students per GPU"):
+#   here first:      bash bench/fetch_gpu_wheels.sh                 # .whl/: Jupyter kernel + transformers 5.24.0
+#   device command:  bash bench/students_on_gpu_machine.sh [students_per_gpu.py options]   (carry [".whl"])
+#   back here:       copy the JSON from $OUT to bench/results/students_per_gpu/, then
+#                    python bench/students_per_gpu.py --render && python bench/run_gpu_benchmarks.py --render
+# It installs the carried wheels into /tmp/site (never into the image's own Python), puts them first on
+# PYTHONPATH, and runs the benchmark (default budget 780 s: N = 1, 4, 8, 16 as far as it goes), writing
+# its JSON to $OUT when set. Rehearsed on the CPU: bash bench/students_on_gpu_machine.sh --smoke
+set -euo pipefail
+cd "$(dirname "$0")/.."
+wheels="${WHEEL_DIR:-.whl}"
+if compgen -G "$wheels/*.whl" >/dev/null; then
+  site="${BENCH_SITE:-/tmp/site}"
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$wheels"/*.whl
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+else
+  echo "no $wheels/ here: using this machine's own packages (run bash bench/fetch_gpu_wheels.sh first if it lacks them)" >&2
+fi
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+exec "${PYTHON:-python3}" bench/students_per_gpu.py "$@"   # with $OUT set, it copies its JSON there
