@@ -9,7 +9,11 @@ outside PyTorch's allocator) and memory taken by other libraries. It guards agai
 it is no security boundary (a student who unsets it in their own kernel lifts it).
 
 When the allocator refuses, :func:`oom_message` says which cap was hit and what to do; after
-``del model`` and ``models.free_gpu_memory()`` the same kernel can load and run again.
+``del model`` and ``models.free_gpu_memory()`` the same kernel can load and run again. A load
+raises that message itself; for an out-of-memory error in any other cell (a generate call, say),
+:func:`apply` also asks IPython to print it under the traceback (``set_custom_exc``, only in a
+capped Jupyter kernel that has no custom exception handler of its own; :func:`remove_oom_hint`
+takes it away).
 :func:`other_processes_gb` reports what the rest of the card holds (NVML when the
 ``nvidia-ml-py`` package is there, otherwise ``torch.cuda.mem_get_info``).
 
@@ -100,7 +104,50 @@ def apply(device="cuda", environ=None) -> CapState | None:
     torch.cuda.set_per_process_memory_fraction(fraction, index)
     state = CapState(cap, total / 1e9, fraction, index)
     _applied[index] = state
+    if fraction < 1.0:
+        install_oom_hint()
     return state
+
+
+def _oom_hint(shell, etype, value, tb, tb_offset=None):
+    """IPython's custom exception handler: the usual traceback, then what the cap means and the fix."""
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    print("\n" + oom_message("running this cell"))
+
+
+def install_oom_hint(shell=None) -> bool:
+    """In a Jupyter kernel, print :func:`oom_message` under every CUDA out-of-memory traceback.
+
+    Leaves a shell that already has custom exception handlers alone. Returns whether it installed.
+    """
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    import torch
+
+    if tuple(getattr(shell, "custom_exceptions", ())) == (torch.cuda.OutOfMemoryError,):
+        return True  # ours, from an earlier cap
+    if getattr(shell, "custom_exceptions", ()):
+        return False
+    shell.set_custom_exc((torch.cuda.OutOfMemoryError,), _oom_hint)
+    return True
+
+
+def remove_oom_hint(shell=None) -> None:
+    """Undo :func:`install_oom_hint` (IPython's own handling of every exception again)."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    import torch
+
+    if shell is not None and tuple(getattr(shell, "custom_exceptions", ())) == (torch.cuda.OutOfMemoryError,):
+        shell.set_custom_exc((), None)
 
 
 def current(device=None) -> CapState | None:

@@ -296,3 +296,52 @@ def test_lesson_needs_are_read_from_either_table_shape(monkeypatch, table):
     monkeypatch.setattr(models, "LESSON_GPU_GB", table)
     assert doctor.lesson_need_gb("01", "bfloat16") == 3.0
     assert doctor.lesson_need_gb("01", "float32") == (6.0 if not isinstance(table["01"], dict) else 5.5)
+
+
+# --------------------------------------------------------------------------- an OOM in any cell of a capped kernel
+
+
+class FakeShell:
+    """What gpu_cap uses of an IPython kernel's shell."""
+
+    def __init__(self):
+        self.kernel = object()
+        self.custom_exceptions = ()
+        self.handler = None
+        self.tracebacks = []
+
+    def set_custom_exc(self, exc_tuple, handler):
+        self.custom_exceptions, self.handler = exc_tuple, handler
+
+    def showtraceback(self, exc_tuple, tb_offset=None):
+        self.tracebacks.append(exc_tuple)
+
+
+def test_an_oom_in_any_cell_of_a_capped_kernel_names_the_cap(fake_gpu, monkeypatch, capsys):
+    shell = FakeShell()
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    monkeypatch.setenv(gpu_cap.CAP_ENV, "4")
+    gpu_cap.apply("cuda")
+    assert shell.custom_exceptions == (torch.cuda.OutOfMemoryError,)
+    error = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    shell.handler(shell, type(error), error, None)
+    assert shell.tracebacks and shell.tracebacks[0][1] is error  # the usual traceback first
+    out = capsys.readouterr().out
+    assert "GPU memory cap while running this cell" in out and "COURSE_GPU_MEMORY_GB=4" in out
+    gpu_cap.remove_oom_hint(shell)
+    assert shell.custom_exceptions == () and shell.handler is None
+
+
+def test_the_hint_leaves_a_kernels_own_handler_and_uncapped_kernels_alone(fake_gpu, monkeypatch):
+    shell = FakeShell()
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+    mine = lambda *a, **k: None  # noqa: E731
+    shell.set_custom_exc((ValueError,), mine)
+    monkeypatch.setenv(gpu_cap.CAP_ENV, "4")
+    gpu_cap.apply("cuda")
+    assert shell.custom_exceptions == (ValueError,) and shell.handler is mine
+    other = FakeShell()
+    monkeypatch.setattr("IPython.get_ipython", lambda: other)
+    monkeypatch.setenv(gpu_cap.CAP_ENV, "500")  # larger than the card: no cap, no hint
+    gpu_cap.apply("cuda")
+    assert other.custom_exceptions == ()
