@@ -333,7 +333,7 @@ def device_info(smoke: bool) -> dict:
 
 
 def gb(value) -> str:
-    return f"{value / 1e9:.2f}" if value else "-"
+    return f"{value / 1e9:.2f} GB" if value else "-"
 
 
 def markdown(data: dict) -> str:
@@ -353,10 +353,10 @@ def markdown(data: dict) -> str:
 
         line = f"| {r['students']} | {r['lesson_s_max'] or '-'} s | {r['lesson_s_median'] or '-'} s | "
         if smoke:
-            line += f"{gb(worst('host_rss_peak'))} GB |"
+            line += f"{gb(worst('host_rss_peak'))} |"
         else:
-            line += f"{gb(worst('max_reserved', 'kernel'))} GB | {gb(worst('gpu_process_peak'))} GB | "
-            line += f"{gb(r['card_peak'])} GB | {gb(worst('host_rss_peak'))} GB |"
+            line += f"{gb(worst('max_reserved', 'kernel'))} | {gb(worst('gpu_process_peak'))} | "
+            line += f"{gb(r['card_peak'])} | {gb(worst('host_rss_peak'))} |"
         rows.append(line)
     return "\n".join(rows)
 

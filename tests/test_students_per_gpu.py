@@ -85,7 +85,10 @@ def test_sizing_from_a_gpu_run_uses_the_measured_peaks(tmp_path, monkeypatch):
             {"students": 4, "all_completed": True, "per_student": [student] * 4, "card_peak": 14e9, "card_before": 0},
             {"students": 8, "all_completed": False, "per_student": [student] * 8, "card_peak": 80e9, "card_before": 0},
         ],
+        "cap_check": {"ok": True},
     }
+    for round_, seconds in zip(run["rounds"], (41.0, 77.5)):
+        round_.update(lesson_s_max=seconds, lesson_s_median=seconds - 1)
     (tmp_path / "h100.json").write_text(json.dumps(run))
     (tmp_path / "smoke.json").write_text(json.dumps({**run, "smoke": True}))  # never counted
     monkeypatch.setattr(spg, "RESULTS", tmp_path)
@@ -93,3 +96,6 @@ def test_sizing_from_a_gpu_run_uses_the_measured_peaks(tmp_path, monkeypatch):
     assert "Measured on NVIDIA H100 80GB HBM3" in table and "with 4 students" in table
     assert "`COURSE_GPU_MEMORY_GB=3`" in table  # 2.6 GB reserved + 10%, up to the next 0.5 GB
     assert "| 80 GB | A100 80 GB, H100 | 22 |" in table  # (80 - 1) // max(3.4, 3 + 0.5)
+    section = spg.sizing_section()
+    assert "### NVIDIA H100 80GB HBM3 (2026-12-02)" in section and "cap check" in section and "passed" in section
+    assert "| 4 | 41.0 s | 40.0 s | 2.60 GB | 3.40 GB | 14.00 GB | - |" in section
