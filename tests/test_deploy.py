@@ -316,3 +316,17 @@ def test_binder_start_picks_demo_mode_only_without_a_class_cache(environ, demo):
         check=True,
     ).stdout.strip()
     assert out == str(demo)
+
+
+def test_the_systemd_unit_sets_only_settings_the_hub_config_reads():
+    import re
+
+    unit = (HUB / "jupyterhub.service").read_text()
+    config = (HUB / "jupyterhub_config.py").read_text()
+    read = set(re.findall(r'setting\("(COURSE_HUB_[A-Z_]+)"', config)) | set(
+        re.findall(r'"(COURSE_HUB_SSL_[A-Z]+)"', config)
+    )
+    names = set(re.findall(r"^Environment=(COURSE_HUB_[A-Z_]+)=", unit, re.MULTILINE))
+    assert names and names <= read, f"the unit sets settings the config never reads: {names - read}"
+    (exec_start,) = re.findall(r"^ExecStart=(.+)$", unit, re.MULTILINE)
+    assert exec_start.split()[-1].endswith("deploy/jupyterhub/jupyterhub_config.py")
