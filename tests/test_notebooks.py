@@ -2,22 +2,70 @@
 
 A lesson's check cells raise AssertionError when a claim fails, so executing the notebook
 is also testing it. Cells that need a GPU or the real checkpoints print why they skip.
+
+Worked solutions live in markdown cells, folded in a ``<details>`` block, so that Run All
+neither runs nor shows them (JupyterLab drops a code cell's ``outputs_hidden`` when it runs
+the cell: a collapsed solution's output would show right under its exercise). The run here
+puts each solution's code in a cell of its own right after it, as a learner who copies it
+would, and asserts that the exercise's check then says the answer is correct.
+
+The kernel draws with the inline backend, as in JupyterLab: every cell that plots must
+leave an image in its outputs (under ``MPLBACKEND=Agg`` ``plt.show()`` draws nothing, and a
+broken plot would pass unseen).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import PLOT_PATTERN
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+# A worked solution: <details><summary><b>Solution to Exercise N</b> ...</summary> ... ```python CODE ``` ... </details>
+SOLUTION = re.compile(
+    r"<summary><b>Solution to Exercise (\d+)</b>.*?</summary>.*?```python\n(.*?)\n```.*?</details>", re.S
+)
+CHECK_DEF = re.compile(r"^def check_exercise_(\d+)\(", re.M)
+PLOTS = PLOT_PATTERN  # a cell that draws (the browser test finds them the same way)
+INLINE = "module://matplotlib_inline.backend_inline"
+TEST_CELL_TAG = "course-test-solution"
 
 
 def _ids(paths):
     return [p.stem for p in paths]
+
+
+def source(cell) -> str:
+    src = cell.get("source", "")
+    return src if isinstance(src, str) else "".join(src)
+
+
+def solutions(cells) -> list[tuple[int, int, str]]:
+    """(cell index, exercise number, code) of every worked solution, in order."""
+    found = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown":
+            found += [(i, int(n), code) for n, code in SOLUTION.findall(source(cell))]
+    return found
+
+
+def output_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif "data" in out:
+            parts.append(out["data"].get("text/plain", ""))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
 
 
 def test_there_are_lessons():
@@ -34,6 +82,42 @@ def test_notebook_is_committed_clean(path):
     assert "widgets" not in nb.get("metadata", {}), f"{path.name} carries widget state in its metadata"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_exercise_has_a_folded_solution_that_run_all_cannot_reach(path):
+    """Each check_exercise_N has one worked solution N after it, in a closed <details> block, never in a code cell."""
+    cells = json.loads(path.read_text())["cells"]
+    checks = {int(n): i for i, c in enumerate(cells) if c["cell_type"] == "code" for n in CHECK_DEF.findall(source(c))}
+    found = solutions(cells)
+    numbers = [n for _, n, _ in found]
+    assert sorted(numbers) == sorted(checks) and len(set(numbers)) == len(numbers), (
+        f"{path.name}: exercises with a check {sorted(checks)}, worked solutions {numbers}"
+    )
+    for i, n, code in found:
+        assert i > checks[n], f"{path.name}: the solution to exercise {n} comes before its check"
+        assert f"check_exercise_{n}(" in code, f"{path.name}: the solution to exercise {n} does not call its check"
+        assert "<details open" not in source(cells[i]), f"{path.name}: the solution to exercise {n} starts open"
+        compile(code, f"{path.name} solution {n}", "exec")
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            tags = cell.get("metadata", {}).get("tags", [])
+            assert "solution" not in tags, (
+                f"{path.name} cell {i}: a solution in a code cell runs (and shows) on Run All"
+            )
+
+
+def with_solutions(nb):
+    """A copy of `nb` with each worked solution's code in a tagged code cell right after its markdown."""
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    for i, n, code in reversed(solutions(nb.cells)):
+        cell = nbformat.v4.new_code_cell(code, metadata={"tags": [TEST_CELL_TAG], "exercise": n})
+        nb.cells.insert(i + 1, cell)
+    return nb
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
@@ -44,16 +128,41 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_STANDIN", raising=False)  # a benchmark setting must not leak into the tests
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", INLINE)  # as in JupyterLab: plt.show() puts a PNG in the cell's outputs
     monkeypatch.setenv("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
-    nb = nbformat.read(path, as_version=4)
+    nb = with_solutions(nbformat.read(path, as_version=4))
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    text = "\n".join(
-        out.get("text", "") if isinstance(out.get("text", ""), str) else ""
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
+    try:
+        client.execute()
+    finally:
+        if os.environ.get("COURSE_EXECUTED_DIR"):  # keep the executed copy, to read what each cell printed
+            nbformat.write(nb, Path(os.environ["COURSE_EXECUTED_DIR"]) / path.name)
+    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    text = "\n".join(output_text(c) for _, c in code_cells)
     assert "DEMO MODEL - NOT THE REAL ONE" in text, f"{path.name}: ran in demo mode but the banner never showed"
     assert "Traceback" not in text
+
+    lesson_cells = [(i, c) for i, c in code_cells if TEST_CELL_TAG not in c.metadata.get("tags", [])]
+    for i, cell in lesson_cells:
+        for n in CHECK_DEF.findall(source(cell)):
+            assert f"Exercise {n}: not answered yet" in output_text(cell), (
+                f"{path.name} cell {i}: the check of exercise {n} did not report the unanswered exercise"
+            )
+    for _, cell in code_cells:
+        if TEST_CELL_TAG in cell.metadata.get("tags", []):
+            n, said = cell.metadata["exercise"], output_text(cell)
+            assert re.search(rf"Exercise {n}: (correct|done)\b", said), (
+                f"{path.name}: the worked solution to exercise {n}, followed by its check, did not pass:\n{said}"
+            )
+
+    plotting = [(i, c) for i, c in lesson_cells if PLOTS.search(source(c))]
+    if path.stem.startswith(("01_", "02_", "03_")):
+        assert plotting, f"{path.name}: no plotting cell found (the pattern that finds them is out of date)"
+    for i, cell in plotting:
+        images = [out for out in cell.outputs if "image/png" in out.get("data", {})]
+        assert images, f"{path.name} cell {i} plots but produced no image:\n{source(cell)[:300]}"
+
+    stderr = "\n".join(out.get("text", "") for _, c in code_cells for out in c.outputs if out.get("name") == "stderr")
+    assert "sdpa" not in stderr, (
+        f"{path.name}: a warning the lesson expects reached stderr (a pink band): {stderr[:500]}"
+    )
