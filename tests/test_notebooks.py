@@ -105,16 +105,79 @@ def test_every_exercise_has_a_folded_solution_that_run_all_cannot_reach(path):
             )
 
 
-def with_solutions(nb):
-    """A copy of `nb` with each worked solution's code in a tagged code cell right after its markdown."""
+_WRONG_GREEDY = """
+@torch.no_grad()
+def wrong_greedy(model, inputs, max_new_tokens):
+    encoder_outputs = model.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    tokens = torch.tensor([[model.config.decoder_start_token_id]], device=model.device)
+    for _ in range(max_new_tokens):
+        out = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
+                    decoder_input_ids=tokens, use_cache=False)
+        next_token = out.logits[:, 0, :].argmax(dim=-1, keepdim=True)  # the classic bug: position 0's scores
+        tokens = torch.cat([tokens, next_token], dim=1)
+        if next_token.item() == model.config.eos_token_id:
+            break
+    return tokens
+
+
+check_exercise_1(wrong_greedy)
+"""
+_NEW_PROMPT = (
+    "Write a long poem about the sea, the sky and the stars, in the voice of an old sailor who has crossed every "
+    "ocean and wants to tell you all about it in rhyme, one verse per ocean."
+)
+# Wrong answers each check must refuse, and what its message must say (lesson, exercise): [(call, message), ...]
+WRONG_ANSWERS = {
+    ("00_setup_and_preflight", 2): [("check_exercise_2(1)", r"True or False")],
+    ("01_encoder_decoders", 1): [
+        (
+            "check_exercise_1(['question: Why?', 'sst2 sentence: Fine.', 'mnli hypothesis: A cat. premise: A dog.'])",
+            r"also needs \['context:'\]",
+        ),
+        (
+            "check_exercise_1(['sst2 sentence: Fine.', 'sst2 sentence: Bad.', 'summarize: A text.'])",
+            r"prefix from T5_FORMATS",
+        ),
+    ],
+    ("01_encoder_decoders", 2): [
+        ("check_exercise_2('blue?', 'Say blue.', 'blue')", r"already in your rephrased prompt")
+    ],
+    ("01_encoder_decoders", 4): [
+        (f"check_exercise_4(support_prompt, {_NEW_PROMPT!r})", r"one small change, not a new prompt")
+    ],
+    ("02_cross_attention", 2): [("check_exercise_2(1.0)", r"an int")],
+    ("03_kv_cache_and_decoding", 1): [
+        (_WRONG_GREEDY, r"first differ from generate\(\)'s at position \d+.*LAST position")
+    ],
+    ("03_kv_cache_and_decoding", 2): [("check_exercise_2(1)", r"times the cache's real size")],
+    ("04_prompt_lab", 1): [("check_exercise_1(['a', 'b'], lambda answer: True)", r"passes an empty answer")],
+    ("04_prompt_lab", 3): [
+        ("check_exercise_3('Pixel is a robot.', 'Is Pixel a robot?', 'Pixel')", r"in your question")
+    ],
+    ("04_prompt_lab", 4): [("check_exercise_4(solution_whole, 'a b c d')", r"not one word")],
+}
+
+
+def refused(call: str) -> str:
+    """Code that runs a check on a wrong answer and prints whether the check refused it, and why."""
+    body = "\n".join("    " + line for line in call.strip().splitlines())
+    return f"try:\n{body}\nexcept AssertionError as exc:\n    print('REFUSED:', exc)\nelse:\n    print('ACCEPTED')"
+
+
+def with_solutions(nb, lesson: str):
+    """A copy of `nb` with each worked solution's code in a tagged code cell right after its markdown,
+    followed by the wrong answers of WRONG_ANSWERS for that exercise."""
     import copy
 
     import nbformat
 
     nb = copy.deepcopy(nb)
     for i, n, code in reversed(solutions(nb.cells)):
-        cell = nbformat.v4.new_code_cell(code, metadata={"tags": [TEST_CELL_TAG], "exercise": n})
-        nb.cells.insert(i + 1, cell)
+        added = [nbformat.v4.new_code_cell(code, metadata={"tags": [TEST_CELL_TAG], "exercise": n})]
+        for call, message in WRONG_ANSWERS.get((lesson, n), []):
+            meta = {"tags": [TEST_CELL_TAG], "exercise": n, "refusal": message}
+            added.append(nbformat.v4.new_code_cell(refused(call), metadata=meta))
+        nb.cells[i + 1 : i + 1] = added
     return nb
 
 
@@ -130,7 +193,7 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("MPLBACKEND", INLINE)  # as in JupyterLab: plt.show() puts a PNG in the cell's outputs
     monkeypatch.setenv("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
-    nb = with_solutions(nbformat.read(path, as_version=4))
+    nb = with_solutions(nbformat.read(path, as_version=4), path.stem)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()
@@ -148,8 +211,16 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
             assert f"Exercise {n}: not answered yet" in output_text(cell), (
                 f"{path.name} cell {i}: the check of exercise {n} did not report the unanswered exercise"
             )
+    wrong = [c for _, c in code_cells if "refusal" in c.metadata]
+    assert len(wrong) == sum(len(v) for (lesson, _), v in WRONG_ANSWERS.items() if lesson == path.stem)
+    for cell in wrong:
+        said = output_text(cell)
+        assert re.search(r"REFUSED:.*" + cell.metadata["refusal"], said, re.S), (
+            f"{path.name}: the check of exercise {cell.metadata['exercise']} did not refuse a wrong answer as expected "
+            f"(wanted {cell.metadata['refusal']!r}):\n{said}"
+        )
     for _, cell in code_cells:
-        if TEST_CELL_TAG in cell.metadata.get("tags", []):
+        if TEST_CELL_TAG in cell.metadata.get("tags", []) and "refusal" not in cell.metadata:
             n, said = cell.metadata["exercise"], output_text(cell)
             assert re.search(rf"Exercise {n}: (correct|done)\b", said), (
                 f"{path.name}: the worked solution to exercise {n}, followed by its check, did not pass:\n{said}"
