@@ -158,6 +158,13 @@ WRONG_ANSWERS = {
 }
 
 
+# Lines a lesson must print on a fresh demo run: its structural checks ran and said what they checked.
+EXPECTED_LINES = {
+    "01_encoder_decoders": ["unchanged (causal)", "(bidirectional)"],
+    "02_cross_attention": ["transformers warned: `sdpa` attention does not support `output_attentions=True`"],
+}
+
+
 def refused(call: str) -> str:
     """Code that runs a check on a wrong answer and prints whether the check refused it, and why."""
     body = "\n".join("    " + line for line in call.strip().splitlines())
@@ -204,6 +211,8 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
     text = "\n".join(output_text(c) for _, c in code_cells)
     assert "DEMO MODEL - NOT THE REAL ONE" in text, f"{path.name}: ran in demo mode but the banner never showed"
     assert "Traceback" not in text
+    for line in EXPECTED_LINES.get(path.stem, []):
+        assert line in text, f"{path.name} never printed {line!r}"
 
     lesson_cells = [(i, c) for i, c in code_cells if TEST_CELL_TAG not in c.metadata.get("tags", [])]
     for i, cell in lesson_cells:
@@ -237,3 +246,45 @@ def test_notebook_runs_top_to_bottom_in_demo_mode(path, tmp_path, monkeypatch):
     assert "sdpa" not in stderr, (
         f"{path.name}: a warning the lesson expects reached stderr (a pink band): {stderr[:500]}"
     )
+
+
+def _cleanup_lessons():
+    return [
+        p
+        for p in NOTEBOOKS
+        if any("cleanup" in c.get("metadata", {}).get("tags", []) for c in json.loads(p.read_text())["cells"])
+    ]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", _cleanup_lessons(), ids=_ids(_cleanup_lessons()))
+def test_cleanup_cells_run_when_the_sections_before_them_were_skipped(path, tmp_path, monkeypatch):
+    """A learner runs the imports, skips every section, then the clean-up cells (each twice): none may raise.
+
+    The clean-up cells are the ones tagged ``cleanup``; "the imports" are the code cells up to and including
+    the first that imports the course's package.
+    """
+    import copy
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COURSE_DEMO_MODE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("MPLBACKEND", INLINE)
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if "extras_and_licenses" in source(c))
+    cleanup = [c for c in code if "cleanup" in c.metadata.get("tags", [])]
+    assert cleanup
+    twice = []
+    for cell in cleanup:
+        for k in (1, 2):
+            again = copy.deepcopy(cell)
+            again["id"] = f"{cell.get('id', 'cleanup')}-run{k}"
+            twice.append(again)
+    nb.cells = code[: first + 1] + twice
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError, with the traceback, when a clean-up cell fails
+    assert all(c.outputs or not source(c).strip() for c in nb.cells[first + 1 :]), "a clean-up cell printed nothing"
