@@ -171,6 +171,22 @@ def refused(call: str) -> str:
     return f"try:\n{body}\nexcept AssertionError as exc:\n    print('REFUSED:', exc)\nelse:\n    print('ACCEPTED')"
 
 
+CITED = {
+    "01_encoder_decoders": ["arxiv.org/abs/1910.10683", "arxiv.org/abs/2210.11416", "huggingface.co/docs/transformers"]
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_lesson_says_where_to_read_further(path):
+    """A "Further reading" part with links in every lesson; lesson 01 cites the T5 and Flan-T5 papers and the docs."""
+    markdown = "\n".join(source(c) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    assert "### Further reading" in markdown, f"{path.name} has no Further reading part"
+    part = markdown.split("### Further reading", 1)[1].split("\n#", 1)[0]
+    assert re.search(r"\]\(https://[^)\s]+\)", part), f"{path.name}: its Further reading holds no link"
+    for address in CITED.get(path.stem, []):
+        assert address in markdown, f"{path.name} does not cite {address}"
+
+
 def with_solutions(nb, lesson: str):
     """A copy of `nb` with each worked solution's code in a tagged code cell right after its markdown,
     followed by the wrong answers of WRONG_ANSWERS for that exercise."""
