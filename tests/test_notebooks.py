@@ -147,7 +147,8 @@ WRONG_ANSWERS = {
     ],
     ("02_cross_attention", 2): [("check_exercise_2(1.0)", r"an int")],
     ("03_kv_cache_and_decoding", 1): [
-        (_WRONG_GREEDY, r"first differ from generate\(\)'s at position \d+.*LAST position")
+        (_WRONG_GREEDY, r"first differ from generate\(\)'s at position \d+.*LAST position"),
+        ("check_exercise_1(lambda model, inputs, n: greedy_by_hand(model, inputs, n)[0])", r"were fed \[1, 1, 1"),
     ],
     ("03_kv_cache_and_decoding", 2): [("check_exercise_2(1)", r"times the cache's real size")],
     ("04_prompt_lab", 1): [("check_exercise_1(['a', 'b'], lambda answer: True)", r"passes an empty answer")],
