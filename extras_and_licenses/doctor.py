@@ -66,16 +66,27 @@ class Report:
         lines += ["", f"Verdict: {words}"]
         return "\n".join(lines)
 
+    @staticmethod
+    def _html_words(text: str) -> str:
+        """Escaped text in which `code` spans (the commands a row tells you to run) become <code>."""
+        parts = html.escape(text).split("`")
+        if len(parts) % 2 == 0:  # an unpaired backtick: show the text as it is
+            return html.escape(text)
+        return "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
+
     def _repr_html_(self) -> str:
+        # JupyterLab right-aligns table cells by default: every header and cell is set left-aligned.
+        left = "text-align:left;vertical-align:top"
+        head = "".join(f"<th style='{left}'>{name}</th>" for name in ("status", "check", "detail"))
         cells = "".join(
-            f'<tr style="background:{_COLOURS[r.status]}"><td><b>{r.status}</b></td><td>{html.escape(r.check)}</td>'
-            f"<td style='text-align:left'>{html.escape(r.detail)}</td></tr>"
+            f'<tr style="background:{_COLOURS[r.status]}"><td style="{left}"><b>{r.status}</b></td>'
+            f'<td style="{left}">{html.escape(r.check)}</td><td style="{left}">{self._html_words(r.detail)}</td></tr>'
             for r in self.rows
         )
         state, words = self.verdict
         return (
-            "<table><tr><th>status</th><th>check</th><th>detail</th></tr>"
-            f"{cells}</table><p style='background:{_COLOURS[state]};padding:6px'><b>Verdict:</b> {html.escape(words)}</p>"
+            f"<table><tr>{head}</tr>{cells}</table>"
+            f"<p style='background:{_COLOURS[state]};padding:6px'><b>Verdict:</b> {self._html_words(words)}</p>"
         )
 
     def __str__(self) -> str:

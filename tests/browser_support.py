@@ -177,6 +177,7 @@ class LabServer:
                 "OMP_NUM_THREADS": str(max(1, min(2, os.cpu_count() or 1))),
             }
         )
+        env.pop("MPLBACKEND", None)  # the kernel draws inline, as for a learner
         env.pop("XDG_CONFIG_HOME", None)
         env.pop("XDG_CACHE_HOME", None)
         env.pop("XDG_DATA_HOME", None)
@@ -608,6 +609,36 @@ def run_notebook(page, server: LabServer, notebook: Path, timeout: float = 180) 
     return wait_all_cells_executed(page, timeout)
 
 
+_WATCH_RESTART_JS = """
+() => {
+  const sc = window.jupyterapp.shell.currentWidget.sessionContext;
+  window.__courseKernelStatuses = [];
+  sc.statusChanged.connect((_, status) => { window.__courseKernelStatuses.push(status); });
+}
+"""
+
+
+def restart_and_run_all(page, server: LabServer, notebook: Path, timeout: float = 180) -> list[dict]:
+    """Open, wait for a connected idle kernel, then Kernel > Restart Kernel and Run All Cells, confirmed in its dialog.
+
+    Asserts that the kernel really restarted (its status passed through "restarting") and that every cell ran.
+    """
+    open_notebook(page, server, notebook)
+    wait_kernel_idle(page)
+    page.evaluate(_WATCH_RESTART_JS)
+    page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:restart-run-all'); }")
+    accept = page.locator(".jp-Dialog .jp-mod-accept").first
+    accept.wait_for(state="visible", timeout=30_000)
+    label = accept.text_content() or ""
+    assert "restart" in label.lower(), f"the confirmation dialog's button reads {label!r}, not Restart"
+    accept.click()
+    page.wait_for_timeout(500)
+    cells = wait_all_cells_executed(page, timeout)
+    statuses = page.evaluate("() => window.__courseKernelStatuses")
+    assert "restarting" in statuses, f"the kernel never restarted (statuses seen: {statuses})"
+    return cells
+
+
 # --------------------------------------------------------------------------- checks
 
 EXPLORER = ".attention-explorer"
@@ -732,6 +763,67 @@ def check_markdown_images(page, timeout: float = 20) -> list[dict]:
     assert images, "the rendered markdown holds no <img>: the lesson's figures are missing"
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     raise AssertionError(f"{len(broken)} of {len(images)} figures did not render (naturalWidth 0): {broken}")
+
+
+# A cell that draws: pyplot calls, the course's plot_* helpers, or a .show() (tests/test_notebooks.py uses it too).
+PLOT_PATTERN = re.compile(r"\bplt\.\w+\(|\bplot_\w+\(|\.show\(\)")
+
+_CELL_IMAGES_JS = """
+() => {
+  const cells = [];
+  window.jupyterapp.shell.currentWidget.content.widgets.forEach((cell, index) => {
+    if (cell.model.type !== 'code') return;
+    const images = Array.from(cell.node.querySelectorAll('.jp-OutputArea-output img'))
+      .map((img) => ({complete: img.complete, width: img.naturalWidth, visible: img.checkVisibility()}));
+    cells.push({index, source: cell.model.sharedModel.getSource(), images});
+  });
+  return cells;
+}
+"""
+
+
+def check_plots_rendered(page, timeout: float = 20) -> list[int]:
+    """Every code cell that plots (PLOT_PATTERN) shows a loaded, visible image in its output. Returns their indices."""
+
+    def problems():
+        cells = [c for c in page.evaluate(_CELL_IMAGES_JS) if PLOT_PATTERN.search(c["source"])]
+        bad = [c for c in cells if not any(i["complete"] and i["width"] > 0 and i["visible"] for i in c["images"])]
+        return cells, bad
+
+    if _poll(page, lambda: not problems()[1], timeout):
+        return [c["index"] for c in problems()[0]]
+    _, bad = problems()
+    shown = "; ".join(f"cell {c['index']} {c['source'].splitlines()[0][:60]!r}" for c in bad)
+    raise AssertionError(f"{len(bad)} plotting cell(s) produced no image on the page: {shown}")
+
+
+_SOLUTIONS_JS = r"""
+() => {
+  const root = window.jupyterapp.shell.currentWidget.content.node;
+  const outputs = Array.from(root.querySelectorAll('.jp-OutputArea-output'))
+    .filter((o) => o.checkVisibility()).map((o) => o.textContent || '');
+  const folded = Array.from(root.querySelectorAll('.jp-MarkdownOutput details'))
+    .filter((d) => /Solution/.test((d.querySelector('summary') || {}).textContent || ''))
+    .map((d) => ({open: d.open, codeVisible: Array.from(d.querySelectorAll('pre, code'))
+                    .some((c) => c.checkVisibility())}));
+  return {outputs, folded};
+}
+"""
+_REVEALED = re.compile(r"Exercise \d+: (correct|done)\b[^\n]*")
+
+
+def check_no_solution_revealed(page) -> int:
+    """After Run All, nothing on the page gives an answer away; returns how many folded solutions there are.
+
+    No visible output says an exercise is correct or done (only a solution's run would), and every
+    ``<details>`` solution is closed with its code out of sight.
+    """
+    found = page.evaluate(_SOLUTIONS_JS)
+    revealed = [m.group(0) for text in found["outputs"] for m in [_REVEALED.search(text)] if m]
+    assert not revealed, f"a solution's output is visible after Run All: {revealed[:3]}"
+    opened = [i for i, d in enumerate(found["folded"]) if d["open"] or d["codeVisible"]]
+    assert not opened, f"solutions {opened} of {len(found['folded'])} are open, their code in sight"
+    return len(found["folded"])
 
 
 @contextmanager

@@ -7,10 +7,16 @@ wait until the kernel is really connected and every cell has run, then use what 
 - lesson 02: move the cross-attention explorer's step slider; the heatmap must be redrawn and differ.
 - lesson 01: the ForwardListener's log (encoder and decoder call lines) is in an output, and
   every figure in the prose has loaded.
+- lessons 03 and 04: Kernel > Restart Kernel and Run All Cells, confirmed in its dialog.
+- every lesson run: each plotting cell shows an image, and nothing gives an exercise's answer
+  away (no visible "Exercise N: correct", every folded solution closed). A solution in a code
+  cell would not do: JupyterLab drops ``outputs_hidden`` when it runs a cell, and the self-test
+  with such a cell proves it.
 
-The self-tests run the same checks on scratch notebooks written here: a working explorer and
-figure must pass; a broken explorer (the slider moves, the image is never redrawn), a missing
-figure and a missing log must each fail, with a screenshot saved. On any failure the
+The self-tests run the same checks on scratch notebooks written here: a working explorer,
+figure, plot and folded solution must pass; a broken explorer (the slider moves, the image is
+never redrawn), a missing figure, a missing log, a plot drawn to no image and a collapsed
+solution code cell must each fail, with a screenshot saved. On any failure the
 assertion message names the screenshot, page text and Lab log saved under artifacts/browser/.
 
 Lab serves the lessons from the folder ``make lab`` serves (its ``--ServerApp.root_dir``, read from
@@ -35,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 LESSON_01 = NOTEBOOKS / "01_encoder_decoders.ipynb"
 LESSON_02 = NOTEBOOKS / "02_cross_attention.ipynb"
+LESSON_03 = NOTEBOOKS / "03_kv_cache_and_decoding.ipynb"
+LESSON_04 = NOTEBOOKS / "04_prompt_lab.ipynb"
 
 
 def make_lab_root() -> Path:
@@ -114,6 +122,8 @@ def test_lesson_02_explorer_slider_redraws_heatmap(lab, page):
     server = lesson_server(lab, LESSON_02)
     with bs.evidence_on_failure(page, "lesson02_explorer", server=server), bs.folder_left_alone(page, NOTEBOOKS):
         bs.run_notebook(page, server, LESSON_02, timeout=RUN_TIMEOUT)
+        assert bs.check_no_solution_revealed(page) == 3
+        assert len(bs.check_plots_rendered(page)) >= 4
         bs.check_heatmap_changes(page)
 
 
@@ -122,6 +132,22 @@ def test_lesson_01_listener_log_shows_in_an_output(lab, page):
     with bs.evidence_on_failure(page, "lesson01_listener_log", server=server), bs.folder_left_alone(page, NOTEBOOKS):
         bs.run_notebook(page, server, LESSON_01, timeout=RUN_TIMEOUT)
         bs.check_listener_log(page)
+        assert bs.check_no_solution_revealed(page) == 4
+        assert len(bs.check_plots_rendered(page)) >= 1
+
+
+@pytest.mark.parametrize(
+    ("notebook", "n_solutions", "n_plots"), [(LESSON_03, 2, 2), (LESSON_04, 4, 0)], ids=["03", "04"]
+)
+def test_lessons_03_04_restart_kernel_and_run_all(lab, page, notebook, n_solutions, n_plots):
+    server = lesson_server(lab, notebook)
+    with (
+        bs.evidence_on_failure(page, f"{notebook.stem}_restart_run_all", server=server),
+        bs.folder_left_alone(page, NOTEBOOKS),
+    ):
+        bs.restart_and_run_all(page, server, notebook, timeout=RUN_TIMEOUT)
+        assert bs.check_no_solution_revealed(page) == n_solutions
+        assert len(bs.check_plots_rendered(page)) >= n_plots
 
 
 def test_lesson_01_figures_render(lab, page):
@@ -202,23 +228,57 @@ finally:
 """
 
 
+CHECK_CELL = """
+def check_exercise_1(answer):
+    if answer is None:
+        print("Exercise 1: not answered yet.")
+        return False
+    assert answer == 42, "Not quite."
+    print("Exercise 1: correct (the answer is 42).")
+    return True
+
+
+check_exercise_1(None)
+"""
+
+FOLDED_SOLUTION = """
+<details>
+<summary><b>Solution to Exercise 1</b> (click to open)</summary>
+
+```python
+assert check_exercise_1(42)
+```
+
+</details>
+"""
+
+
 def write_scratch(directory: Path, name: str, *, working: bool) -> Path:
     """A scratch notebook: a figure, (working only) a ForwardListener log, and an explorer per the contract.
 
     The broken one links a figure that does not exist, observes only the dropdowns (so the step
-    slider moves but the heatmap is never redrawn: a realistic bug) and ends in a cell that raises.
+    slider moves but the heatmap is never redrawn: a realistic bug), keeps its solution in a
+    collapsed code cell, draws a plot to no image, and ends in a cell that raises.
     """
     import nbformat
 
     (directory / "figure.png").write_bytes(tiny_png())
     figure = "figure.png" if working else "no_such_figure.png"
     cells = [nbformat.v4.new_markdown_cell(f"# Scratch\n\nA figure:\n\n![a figure]({figure})")]
+    cells.append(nbformat.v4.new_code_cell(CHECK_CELL.strip()))
     if working:
         cells.append(nbformat.v4.new_code_cell(LISTENER_CELL.strip()))
-        # As in the lessons: a worked solution whose source and outputs start collapsed, and an empty cell.
-        hidden = {"jupyter": {"source_hidden": True, "outputs_hidden": True}, "tags": ["solution"]}
-        cells.append(nbformat.v4.new_code_cell("print('solution ran')", metadata=hidden))
+        # As in the lessons: a worked solution folded in a <details> block, which Run All neither runs nor shows.
+        cells.append(nbformat.v4.new_markdown_cell(FOLDED_SOLUTION.strip()))
+        cells.append(nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\n\nplt.plot([0, 1, 4])\nplt.show()"))
         cells.append(nbformat.v4.new_code_cell(""))
+    else:
+        # The old way: a solution code cell with source and outputs collapsed. Run All runs it, and Lab shows its output.
+        hidden = {"jupyter": {"source_hidden": True, "outputs_hidden": True}, "tags": ["solution"]}
+        cells.append(nbformat.v4.new_code_cell("assert check_exercise_1(42)", metadata=hidden))
+        # A plot that never reaches the page: drawn under a backend that makes no image.
+        no_image = "import matplotlib\n\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n\nplt.plot([0, 1])\nplt.show()"
+        cells.append(nbformat.v4.new_code_cell(no_image))
     observed = "(step, layer, head)" if working else "(layer, head)"
     cells.append(nbformat.v4.new_code_cell(EXPLORER_CELL.strip().replace("{observed}", observed)))
     if not working:
@@ -239,12 +299,18 @@ def test_selftest_working_scratch_notebook_passes_every_check(lab, page, scratch
     notebook = write_scratch(scratch_dir, "working.ipynb", working=True)
     server = lab(scratch_dir)
     with bs.evidence_on_failure(page, "selftest_working", server=server), bs.folder_left_alone(page, scratch_dir):
-        bs.run_notebook(page, server, notebook, timeout=RUN_TIMEOUT)
+        bs.restart_and_run_all(page, server, notebook, timeout=RUN_TIMEOUT)
         before, after = bs.check_heatmap_changes(page)
         log = bs.check_listener_log(page)
         images = bs.check_markdown_images(page)
+        folded = bs.check_no_solution_revealed(page)
+        plots = bs.check_plots_rendered(page)
+        # Opened deliberately, the folded solution shows its code.
+        page.locator(".jp-MarkdownOutput details summary").first.click()
+        assert page.locator(".jp-MarkdownOutput details pre").first.is_visible()
     assert (before, after) == (0, 1)
     assert "#1" in log and len(images) == 1
+    assert folded == 1 and len(plots) == 1
 
     # The guard against saving a lesson fails when the page saves the notebook.
     with pytest.raises(AssertionError, match="tried to write"), bs.folder_left_alone(page, scratch_dir):
@@ -271,3 +337,8 @@ def test_selftest_broken_explorer_is_caught_with_a_screenshot(lab, page, scratch
         bs.check_markdown_images(page, timeout=3)
     with pytest.raises(AssertionError, match="ForwardListener log"):
         bs.check_listener_log(page)
+    # JupyterLab ran the collapsed solution cell and shows its output: outputs_hidden does not survive a run.
+    with pytest.raises(AssertionError, match="visible after Run All"):
+        bs.check_no_solution_revealed(page)
+    with pytest.raises(AssertionError, match="produced no image"):
+        bs.check_plots_rendered(page, timeout=3)

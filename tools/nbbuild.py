@@ -3,9 +3,11 @@
     from nbbuild import md, code, solution, write
     write("notebooks/00_setup_and_preflight.ipynb", [md("# Title"), code("print(1)"), ...])
 
-Notebooks are written clean: no outputs, no execution counts. ``solution(...)`` makes a code
-cell whose source and outputs start collapsed in JupyterLab (``jupyter.source_hidden``), so a
-worked solution stays hidden until the learner clicks to open it.
+Notebooks are written clean: no outputs, no execution counts. ``solution(n, ...)`` makes a
+markdown cell holding the worked solution's code in a closed ``<details>`` block: Run All neither
+runs nor shows it, and the learner opens it with a click. (A code cell with ``outputs_hidden``
+would not do: JupyterLab drops that flag when it runs the cell, so Run All would show the
+solution's output under the exercise.) tests/test_notebooks.py runs each one after its check.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ def code(text: str, **metadata):
     return cell
 
 
-def solution(text: str):
-    return code(text, jupyter={"source_hidden": True, "outputs_hidden": True}, tags=["solution"])
+def solution(exercise: int, text: str, note: str = "Copy the code into a cell below the check and run it."):
+    return md(
+        f"<details>\n<summary><b>Solution to Exercise {exercise}</b> (click to open)</summary>\n\n{note}\n\n"
+        f"```python\n{_src(text)}\n```\n\n</details>"
+    )
 
 
 def write(path: str | Path, cells) -> None:
