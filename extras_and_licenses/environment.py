@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import importlib.util
 import os
 import shlex
 import subprocess
@@ -126,19 +127,26 @@ def _canonical(name: str) -> str:
 
 
 # ------------------------------------------------------------------ where we are
+COLAB_DIR = Path("/content")  # where Colab runs notebooks
+KAGGLE_DIR = Path("/kaggle")  # what Kaggle mounts
+
+
+def _colab_importable() -> bool:
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def hosted_runtime() -> str | None:
     """``"colab"`` on Google Colab, ``"kaggle"`` on a Kaggle notebook, None elsewhere.
 
     The usual conventions: Colab runs notebooks from ``/content`` with the ``google.colab``
     package importable; Kaggle mounts ``/kaggle`` (and sets ``KAGGLE_KERNEL_RUN_TYPE``).
     """
-    if Path("/content").is_dir() and importlib.util.find_spec("google") is not None:
-        try:
-            if importlib.util.find_spec("google.colab") is not None:
-                return "colab"
-        except (ImportError, ValueError):
-            pass
-    if Path("/kaggle").is_dir() or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
+    if COLAB_DIR.is_dir() and _colab_importable():
+        return "colab"
+    if KAGGLE_DIR.is_dir() or os.environ.get("KAGGLE_KERNEL_RUN_TYPE"):
         return "kaggle"
     return None
 
@@ -284,11 +292,11 @@ def summary_line(states: list[PackageState]) -> str:
     return f"Python {python}, " + ", ".join(parts)
 
 
-def check_environment(*, runtime: str | None = "detect", versions: dict | None = None, path=None) -> list:
+def check_environment(*, runtime: str | None = "detect", versions: dict | None = None, path=None) -> None:
     """Print one line about this kernel; stop the notebook with the fix when a library is out of range.
 
-    Never installs anything. Returns the survey when all is well; raises
-    :class:`EnvironmentMismatch` (shown in Jupyter as its message alone, no traceback) otherwise.
+    Never installs anything. Raises :class:`EnvironmentMismatch` (shown in Jupyter as its
+    message alone, no traceback) when something is missing or out of range.
     """
     if runtime == "detect":
         runtime = hosted_runtime()
@@ -296,7 +304,7 @@ def check_environment(*, runtime: str | None = "detect", versions: dict | None =
     bad = [s for s in states if not s.ok]
     if not bad:
         print(f"Environment OK: {summary_line(states)}, all within the course's tested ranges (requirements.txt).")
-        return states
+        return
     lines = ["The lessons need other library versions than this kernel has:"]
     for s in bad:
         have = "not installed" if s.found is None else s.note or f"{s.found} installed"
@@ -314,20 +322,23 @@ def check_environment(*, runtime: str | None = "detect", versions: dict | None =
 
 
 # ------------------------------------------------------------------ Colab and Kaggle
-def install_for_hosted_runtime(*, runtime: str | None = "detect", dry_run: bool = False) -> list[str]:
+def install_for_hosted_runtime(
+    *, runtime: str | None = "detect", dry_run: bool = False, versions: dict | None = None
+) -> list[str]:
     """On Colab or Kaggle: upgrade what the platform ships outside the ranges (transformers, above all).
 
     Says what it installs and why before it runs pip. torch is never replaced (the platform's
     build matches its GPU); JupyterLab is not installed (the platform has its own front end);
     on Colab the platform's ipywidgets 7 is kept (see COLAB_IPYWIDGETS_FLOOR). Returns the pip
-    arguments it used (nothing when all was in range). ``dry_run`` only says what it would do.
+    arguments it used (nothing when all was in range). ``dry_run`` only says what it would do;
+    ``versions`` stands in for the installed versions (tests).
     """
     if runtime == "detect":
         runtime = hosted_runtime()
     if runtime is None:
         print("Not on Colab or Kaggle: nothing installed (this machine's own environment is used).")
         return []
-    states = survey(kernel_side=True, runtime=runtime)
+    states = survey(kernel_side=True, runtime=runtime, versions=versions)
     bad = [s for s in states if not s.ok and s.name != "torch"]
     for s in states:
         if s.name == "torch" and not s.ok:

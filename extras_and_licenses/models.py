@@ -92,7 +92,6 @@ LESSON_MODELS: dict[str, ModelSpec] = {
 }
 
 
-
 @dataclass(frozen=True)
 class LessonMemory:
     """Peak GPU memory one lesson needs, in GB, in each precision: ESTIMATES (see LESSON_MEMORY)."""
