@@ -126,7 +126,9 @@ def plan(
             return Plan(True, [], f"torch: reusing the base Python's torch {torch['version']} (no NVIDIA GPU here).")
         if has_cuda:
             return Plan(
-                True, [], f"torch: reusing the base Python's torch {torch['version']} (CUDA {torch['cuda']}, sees the GPU)."
+                True,
+                [],
+                f"torch: reusing the base Python's torch {torch['version']} (CUDA {torch['cuda']}, sees the GPU).",
             )
         why = "a CPU-only build" if not torch.get("cuda") else f"built for CUDA {torch['cuda']} but sees no GPU"
         return Plan(
