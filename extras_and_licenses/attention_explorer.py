@@ -495,7 +495,8 @@ class AttentionExplorer(widgets.VBox):
     Works with ipywidgets 7.7 (Colab) and 8 (JupyterLab 4). Changes made in the browser are
     coalesced: a burst of them (quick key presses, a drag) draws only the latest state once
     the burst settles (``settle_s``), and at least every ``max_wait_s`` while it lasts, instead
-    of drawing every stale state in turn. Changes made from Python draw at once. Where the
+    of drawing every stale state in turn; while the kernel is idle, the other steps of the layer
+    and head shown are drawn ahead. Changes made from Python draw at once. Where the
     front end cannot show widgets (a static viewer, a front end without the widget manager),
     the output falls back to the picture itself with a one-line note.
     """
@@ -551,6 +552,7 @@ class AttentionExplorer(widgets.VBox):
         self._pictures: OrderedDict[tuple, bytes] = OrderedDict()
         self._timer = None  # the pending coalesced redraw, if any
         self._burst_start: float | None = None  # when the first change not yet drawn arrived
+        self._prefetching = False  # a prefetch of the other steps' pictures is scheduled
         for widget in (step_slider, layer_dropdown, head_dropdown):
             widget.observe(self._on_change, names="value")
         self.redraw()
@@ -624,6 +626,27 @@ class AttentionExplorer(widgets.VBox):
             self.heatmap.value = picture
         self.caption.value = self._caption_html(key[0])
         self.redraws += 1
+        self._schedule_prefetch()
+
+    def _schedule_prefetch(self) -> None:
+        """In the kernel, while idle, draw the other steps of this layer and head ahead, nearest first,
+        one picture per turn of the event loop, so that stepping through them is instant."""
+        loop = _running_loop()
+        if loop is not None and not self._prefetching:
+            self._prefetching = True
+            loop.call_later(self.settle_s, self._prefetch_one)
+
+    def _prefetch_one(self) -> None:
+        self._prefetching = False
+        if self._timer is not None:  # a change is pending: it draws first, and schedules this again
+            return
+        step, layer, head = self._state()
+        missing = [s for s in range(self.capture.n_steps) if (s, layer, head) not in self._pictures]
+        if not missing or len(self._pictures) >= self.cache_size:
+            return
+        nearest = min(missing, key=lambda s: (abs(s - step), s))
+        self._pictures[(nearest, layer, head)] = render_png(self.capture, layer, head, nearest)
+        self._schedule_prefetch()
 
     def _caption_html(self, step: int) -> str:
         shown = []

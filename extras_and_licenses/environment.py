@@ -268,7 +268,7 @@ def restart_hint(runtime: str | None = None) -> str:
     if runtime == "colab":
         return "then restart the session (Runtime > Restart session) and run the notebook again from the top"
     if runtime == "kaggle":
-        return "then restart the kernel (Run > Restart & clear cell outputs) and run the notebook again from the top"
+        return "then restart the kernel (Kaggle's Run menu) and run the notebook again from the top"
     return "then restart the kernel (Kernel > Restart Kernel...) and run the notebook again from the top"
 
 

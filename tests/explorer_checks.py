@@ -114,6 +114,24 @@ def check_python_side_reads_are_current() -> str:
     return "explorer.png draws a pending change before answering"
 
 
+def check_idle_kernel_draws_the_other_steps_ahead() -> str:
+    from extras_and_licenses.attention_explorer import AttentionExplorer
+
+    cap = synthetic_capture()
+
+    async def idle():
+        explorer = AttentionExplorer(cap)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while len(explorer._pictures) < cap.n_steps and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return explorer
+
+    explorer = asyncio.run(idle())
+    assert sorted(explorer._pictures) == [(s, "average", "average") for s in range(cap.n_steps)]
+    return f"while idle, the explorer drew the other {cap.n_steps - 1} steps ahead"
+
+
 def check_still_picture_for_front_ends_without_widgets() -> str:
     from extras_and_licenses.attention_explorer import FALLBACK_NOTE, AttentionExplorer
 
@@ -132,6 +150,7 @@ CHECKS = [
     check_slider_is_wide_enough,
     check_bursts_draw_only_the_latest_state,
     check_python_side_reads_are_current,
+    check_idle_kernel_draws_the_other_steps_ahead,
     check_still_picture_for_front_ends_without_widgets,
 ]
 

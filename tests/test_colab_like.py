@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import explorer_checks
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("VENV_COLAB", ROOT / "build" / "venv-colab"))
 PYTHON = VENV / "bin" / "python"
@@ -99,7 +101,7 @@ def test_the_explorer_builds_redraws_and_displays_under_ipywidgets_7(colab_kerne
         [str(PYTHON), str(ROOT / "tests" / "explorer_checks.py")], capture_output=True, text=True, env=_env(), cwd=ROOT
     )
     assert checks.returncode == 0, checks.stdout + checks.stderr
-    assert checks.stdout.startswith("ipywidgets 7.7.1\n") and checks.stdout.count("\nok: ") == 5
+    assert checks.stdout.startswith("ipywidgets 7.7.1\n") and checks.stdout.count("\nok: ") == len(explorer_checks.CHECKS)
 
     code = (
         "from IPython.display import display\n"

@@ -233,7 +233,22 @@ def test_figures_come_from_the_course_imgs_folder():
     assert image.data[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(FileNotFoundError, match="The figures there are: .*t5_architecture.png"):
         environment.figure("no_such_figure.png")
-    assert environment.hosted_figure("t5_architecture.png") is None or environment.hosted_runtime()
+
+
+def test_hosted_figures_show_only_on_colab_and_kaggle(monkeypatch):
+    monkeypatch.setattr(environment, "hosted_runtime", lambda: None)
+    assert environment.hosted_figure("text_to_text.png") is None  # JupyterLab: the text cell shows it
+    monkeypatch.setattr(environment, "hosted_runtime", lambda: "colab")
+    assert environment.hosted_figure("text_to_text.png").data[:4] == b"\x89PNG"
+
+
+def test_an_installed_copy_finds_the_figures_through_course_root(monkeypatch, tmp_path):
+    monkeypatch.setattr(environment, "checkout_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert environment.course_root() is None
+    monkeypatch.setenv("COURSE_ROOT", str(ROOT))  # what the setup cell sets on Colab and Kaggle
+    assert environment.course_root() == ROOT
+    assert environment.figure("t5_architecture.png").data[:4] == b"\x89PNG"
 
 
 # ------------------------------------------------------------------ doctor reads the same ranges
