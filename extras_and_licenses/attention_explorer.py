@@ -509,7 +509,7 @@ class AttentionExplorer(widgets.VBox):
         layer=None,
         head=None,
         cache_size: int = 256,
-        settle_s: float = 0.06,
+        settle_s: float = 0.12,
         max_wait_s: float = 0.25,
     ):
         w = widgets
