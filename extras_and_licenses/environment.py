@@ -49,8 +49,9 @@ FRONT_END_ONLY = frozenset({"jupyterlab"})
 # rules (JupyterLab 4 needs ipywidgets 8).
 COLAB_IPYWIDGETS_FLOOR = Version("7.7")
 
-# The module each distribution is imported as, where the names differ.
-_IMPORT_NAMES = {"protobuf": "google.protobuf", "huggingface_hub": "huggingface_hub"}
+# Libraries a hosted runtime may have imported before the setup cell upgraded them: for these, a
+# loaded version that differs from the installed one means the kernel must restart.
+_WATCH_LOADED = ("torch", "transformers", "huggingface_hub", "tokenizers", "safetensors", "ipywidgets")
 
 
 class RequirementsNotFound(RuntimeError):
@@ -209,7 +210,9 @@ def _contains(requirement: Requirement, version: str) -> bool:
 
 def _stale_import(name: str, installed: str | None) -> str:
     """A note when the kernel still runs an older copy than the one installed (pip ran after the import)."""
-    module = sys.modules.get(_IMPORT_NAMES.get(name, name.replace("-", "_")))
+    if name not in _WATCH_LOADED:
+        return ""
+    module = sys.modules.get(name)
     loaded = getattr(module, "__version__", None) if module is not None else None
     if not (isinstance(loaded, str) and installed):
         return ""
@@ -309,11 +312,11 @@ def check_environment(*, runtime: str | None = "detect", versions: dict | None =
     for s in bad:
         have = "not installed" if s.found is None else s.note or f"{s.found} installed"
         lines.append(f"  {s.name}: {have}; the lessons need {s.spec}")
-    lines += [
-        "Run this in a new cell:",
-        f"  {pip_command(bad)}",
-        restart_hint(runtime) + ".",
-    ]
+    to_install = [s for s in bad if not s.note]
+    if to_install:
+        lines += ["Run this in a new cell:", f"  {pip_command(to_install)}", restart_hint(runtime) + "."]
+    else:  # installed right, but an older copy is still loaded
+        lines.append(restart_hint(runtime).replace("then restart", "Restart", 1) + ".")
     if any(s.name == "torch" for s in bad):
         lines.append(
             "For torch, keep the build that matches your GPU: see README.md, 'CPU only' (TORCH_SPEC) and 'Colab / Kaggle'."

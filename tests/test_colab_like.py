@@ -101,7 +101,9 @@ def test_the_explorer_builds_redraws_and_displays_under_ipywidgets_7(colab_kerne
         [str(PYTHON), str(ROOT / "tests" / "explorer_checks.py")], capture_output=True, text=True, env=_env(), cwd=ROOT
     )
     assert checks.returncode == 0, checks.stdout + checks.stderr
-    assert checks.stdout.startswith("ipywidgets 7.7.1\n") and checks.stdout.count("\nok: ") == len(explorer_checks.CHECKS)
+    assert checks.stdout.startswith("ipywidgets 7.7.1\n") and checks.stdout.count("\nok: ") == len(
+        explorer_checks.CHECKS
+    )
 
     code = (
         "from IPython.display import display\n"

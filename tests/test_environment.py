@@ -171,6 +171,9 @@ def test_a_module_loaded_before_an_upgrade_asks_for_a_restart(monkeypatch):
     states = environment.survey(runtime=None)
     stale = next(s for s in states if s.name == "transformers")
     assert not stale.ok and "5.15.0 is still loaded in this kernel although" in stale.note
+    with pytest.raises(environment.EnvironmentMismatch) as info:
+        environment.check_environment(runtime=None)
+    assert "%pip" not in str(info.value) and "Restart the kernel" in str(info.value)
 
 
 def test_the_mismatch_renders_without_a_traceback_in_a_kernel():
