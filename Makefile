@@ -4,11 +4,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 VENV_TF4 ?= .venv-tf4
+# A Colab-like kernel (transformers 5.15.0, ipywidgets 7.7.1; torch borrowed from $(VENV)) for tests/test_colab_like.py.
+VENV_COLAB ?= build/venv-colab
 PORT ?= 8888
 # Tests that also run on transformers 4.57 (the parity tests live there).
 TF4_TESTS ?= tests/test_pipelines.py tests/test_forward_listener.py tests/test_demo_model.py
 
-.PHONY: lab test env env-tf4 lint chp
+.PHONY: lab test env env-tf4 env-colab lint chp
 
 # --- class hub (issue 14): configurable-http-proxy for tests/test_jupyterhub.py, from npm into a local
 # prefix kept between runs (never global). Without npm the test skips, or fails under COURSE_REQUIRE_BROWSER=1.
@@ -25,6 +27,9 @@ env:
 env-tf4:
 	@PYTHON=$(PYTHON) scripts/ensure_env.sh $(VENV_TF4) requirements-tf4.txt
 
+env-colab: env
+	@$(VENV)/bin/python scripts/colab_like_env.py $(VENV_COLAB)
+
 lab: env
 	@# Listens on this machine only, with a fresh login token (printed in the URL below).
 	@# Serves the repository (the lessons show figures from imgs/) and opens at notebooks/.
@@ -32,9 +37,9 @@ lab: env
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: env env-tf4 chp
-	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks
-	$(VENV)/bin/python -m pytest -q
+test: env env-tf4 env-colab chp
+	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts
+	VENV_COLAB=$(VENV_COLAB) $(VENV)/bin/python -m pytest -q
 	$(VENV_TF4)/bin/python -m pytest -q $(TF4_TESTS)
 
 lint: env

@@ -512,19 +512,11 @@ def lesson_version_problem(found: dict, requirements: Path = ROOT / "requirement
     T5's ``past_key_values`` argument became ``cache``, for one): run outside it, they raise on API changes, and the
     run would report those as the lessons' own errors.
     """
-    from packaging.requirements import Requirement
-    from packaging.version import Version
+    from extras_and_licenses import environment
 
-    problems = []
-    for line in requirements.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        requirement = Requirement(line)
-        if requirement.name in ("torch", "transformers") and requirement.name in found:
-            version = Version(found[requirement.name].split("+", 1)[0])
-            if not requirement.specifier.contains(version, prereleases=True):
-                problems.append(f"{requirement.name} {found[requirement.name]} is outside {requirement}")
+    wanted = {name: found[name] for name in ("torch", "transformers") if name in found}
+    states = environment.survey(kernel_side=False, runtime=None, versions=wanted, path=requirements)
+    problems = [f"{s.name} {s.found} is outside {s.requirement}" for s in states if s.name in wanted and not s.ok]
     if not problems:
         return None
     return (

@@ -5,6 +5,7 @@ Modules, one purpose each:
 - ``models``            model ids, pinned revisions, device/dtype choice, loading, demo fallback
 - ``prefetch``          download the lesson models ahead of class (``python -m extras_and_licenses prefetch``)
 - ``doctor``            pre-flight report (``python -m extras_and_licenses doctor``)
+- ``environment``       the tested version ranges (requirements.txt) and every lesson's first-cell check
 - ``pipelines``         seq2seq pipelines for transformers 5 (lesson 01)
 - ``forward_listener``  log every encoder/decoder call during generation (lessons 01-03)
 

@@ -16,21 +16,11 @@ from __future__ import annotations
 import html
 import shutil
 from dataclasses import dataclass, field
-from importlib import metadata
 
-from . import models
+from . import environment, models
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "#d8f5d0", WARN: "#fff2c2", FAIL: "#ffd6d6"}
-
-# Tested ranges (see requirements.txt); outside them a row turns yellow.
-TESTED = {
-    "torch": ("2.4", "2.15"),
-    "transformers": ("4.57", "6"),
-    "sentencepiece": ("0.2", "0.3"),
-    "jupyterlab": ("4.2", "5"),
-    "ipywidgets": ("8.1", "9"),
-}
 
 
 @dataclass
@@ -93,52 +83,31 @@ class Report:
         return self.text()
 
 
-def _version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _in_range(v: str, lo: str, hi: str) -> bool:
-    def key(s: str):
-        out = []
-        for part in s.split("+")[0].split(".")[:3]:
-            digits = "".join(ch for ch in part if ch.isdigit())
-            out.append(int(digits or 0))
-        return tuple(out)
-
-    return key(lo) <= key(v) < key(hi)
-
-
 def check(cache_dir=None, probe_hub=None) -> Report:
     """Build the report (without printing it)."""
     rep = Report()
 
-    # Libraries
-    for pkg, (lo, hi) in TESTED.items():
-        v = _version(pkg)
-        if v is None:
-            rep.add(pkg, FAIL, "not installed: run `make lab` or `pip install -r requirements.txt`")
-        elif _in_range(v, lo, hi):
-            rep.add(pkg, OK, v)
-        else:
-            rep.add(pkg, WARN, f"{v} is outside the tested range [{lo}, {hi})")
+    # Libraries, against requirements.txt's ranges (the same ones the lessons' first cell checks)
+    _library_rows(rep)
 
     # GPU
-    gpu_gb = 0.0
+    gpu_gb, gpu_dtype = 0.0, "float32"
     try:
         import torch
 
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
             gpu_gb = props.total_memory / 1e9
-            bf16 = torch.cuda.is_bf16_supported()
             rep.add("GPU", OK, f"{props.name}, {gpu_gb:.1f} GB, CUDA {torch.version.cuda}")
+            placement = models.choose_device_and_dtype("cuda")
+            gpu_dtype = str(placement.dtype).replace("torch.", "")
+            native = gpu_dtype == "bfloat16"
             rep.add(
                 "bfloat16",
-                OK if bf16 else WARN,
-                "supported: models run in bf16" if bf16 else "not supported: models run in float32 (twice the memory)",
+                OK if native else WARN,
+                "native: models run in bf16"
+                if native
+                else f"{placement.note.split('; ', 1)[-1].rstrip('.')}: models run in float32 (twice the memory)",
             )
         else:
             why = "torch has no CUDA build" if torch.version.cuda is None else "no CUDA device visible"
@@ -146,13 +115,26 @@ def check(cache_dir=None, probe_hub=None) -> Report:
     except Exception as exc:  # noqa: BLE001
         rep.add("GPU", FAIL, f"torch does not import: {exc}")
 
-    # Lesson memory needs
+    # Lesson memory needs, in the precision this GPU runs (models.LESSON_MEMORY)
     if gpu_gb:
-        for lesson, need in models.LESSON_GPU_GB.items():
-            if need == 0:
-                continue
-            status = OK if need * 1.1 <= gpu_gb else FAIL
-            rep.add(f"lesson {lesson} memory", status, f"needs about {need:.1f} GB of {gpu_gb:.1f} GB")
+        for lesson, need in models.LESSON_MEMORY.items():
+            status = OK if need.fits(gpu_gb, gpu_dtype) else FAIL
+            rep.add(
+                f"lesson {lesson} memory",
+                status,
+                f"needs about {need.gb(gpu_dtype):.1f} GB in {gpu_dtype} of {gpu_gb:.1f} GB "
+                f"(bf16 {need.bfloat16:g} GB, fp32 {need.float32:g} GB; "
+                f"{'fits' if need.fits(models.T4_GB, 'float32') else 'does not fit'} a 16 GB T4 in float32)",
+            )
+    else:
+        needs = ", ".join(f"{k} {v.bfloat16:g}/{v.float32:g}" for k, v in models.LESSON_MEMORY.items())
+        t4 = all(v.fits(models.T4_GB, "float32") for v in models.LESSON_MEMORY.values())
+        rep.add(
+            "lesson memory",
+            OK,
+            f"on a GPU, about (bf16/fp32 GB): {needs}; "
+            + ("every lesson fits a 16 GB T4 in float32" if t4 else "not every lesson fits a 16 GB T4 in float32"),
+        )
 
     # Models in the cache
     cache = models.hub_cache_dir(cache_dir)
@@ -206,15 +188,9 @@ def check(cache_dir=None, probe_hub=None) -> Report:
 
 
 def lesson_need_gb(lesson: str, dtype: str = "bfloat16") -> float:
-    """GPU memory lesson ``lesson`` needs in ``dtype``, from ``models.LESSON_GPU_GB``.
-
-    The table holds either one bfloat16 figure per lesson or a figure per dtype
-    (``{"bfloat16": ..., "float32": ...}``); with one figure, float32 counts twice as much.
-    """
-    need = models.LESSON_GPU_GB[lesson]
-    if isinstance(need, dict):
-        return float(need.get(dtype, need.get("bfloat16", 0.0) * (2 if dtype == "float32" else 1)))
-    return float(need) * (2 if dtype == "float32" else 1)
+    """GPU memory lesson ``lesson`` needs in ``dtype`` (``"bfloat16"`` or ``"float32"``), from
+    ``models.LESSON_MEMORY``, the one table README, lesson 00 and doctor read."""
+    return models.LESSON_MEMORY[lesson].gb(dtype)
 
 
 def _class_hub_rows(rep: Report, cache_dir=None) -> None:
@@ -233,7 +209,8 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
 
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            gpu = (props.total_memory / 1e9, "bfloat16" if torch.cuda.is_bf16_supported() else "float32")
+            native = tuple(torch.cuda.get_device_capability(0)) >= models.NATIVE_BF16_CAPABILITY
+            gpu = (props.total_memory / 1e9, "bfloat16" if native else "float32")
     except Exception:  # noqa: BLE001 - the GPU row above already reports torch problems
         gpu = None
     if cap is None:
@@ -257,7 +234,7 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
             )
     if cap is not None:
         dtype = gpu[1] if gpu else "bfloat16"
-        for lesson in models.LESSON_GPU_GB:
+        for lesson in models.LESSON_MEMORY:
             need = lesson_need_gb(lesson, dtype)
             if need == 0:
                 continue
@@ -278,6 +255,25 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
             rep.add("shared model cache", WARN, f"{shared} is writable by this user: students should only read it")
         else:
             rep.add("shared model cache", OK, f"{shared}, read-only for this user")
+
+
+def _library_rows(rep: Report) -> None:
+    """One row per requirement: OK in range, FAIL outside it or missing, with the command that fixes it."""
+    try:
+        states = environment.survey(kernel_side=False)
+    except environment.RequirementsNotFound as exc:
+        rep.add("libraries", FAIL, str(exc))
+        return
+    hosted = environment.hosted_runtime()
+    for state in states:
+        if state.found is None and hosted and state.name in environment.FRONT_END_ONLY:
+            continue  # Colab and Kaggle bring their own front end
+        if state.ok:
+            rep.add(state.name, OK, state.found + (f" ({state.note})" if state.note else ""))
+            continue
+        have = "not installed" if state.found is None else state.note or f"{state.found} is outside {state.spec}"
+        fix = environment.pip_command([state], magic=False)
+        rep.add(state.name, FAIL, f"{have} (requirements.txt): run `{fix}`")
 
 
 def doctor(cache_dir=None) -> Report:

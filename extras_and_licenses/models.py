@@ -4,8 +4,9 @@ Every lesson loads its models through :func:`load_model`, so the rules live in o
 
 - The lesson models are ``t5-base``, ``t5-large`` and ``google/flan-t5-large``, each pinned
   to one hub revision (a commit hash), loaded from safetensors only, never with remote code.
-- Device and dtype: a CUDA GPU in bfloat16 when it supports it, otherwise float32; the
-  CPU in float32 with a visible note when there is no GPU. Never float16: T5 overflows in it.
+- Device and dtype: a CUDA GPU in bfloat16 when it has native bfloat16 (compute capability 8.0+),
+  otherwise float32; the CPU in float32 with a visible note when there is no GPU. Never
+  float16: T5 overflows in it.
 - Demo mode: when a lesson model is neither in the local cache nor downloadable, or when
   ``COURSE_DEMO_MODE=1`` is set, the lessons get the bundled demo model (a tiny T5 trained
   by ``tools/build_demo_model.py``) with a banner naming the model it stands in for.
@@ -22,11 +23,13 @@ import os
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_ENV = "COURSE_DEMO_MODE"
 DTYPE_ENV = "COURSE_DTYPE"  # bfloat16 | float32 | auto: the precision when a call names none
+NATIVE_BF16_CAPABILITY = (8, 0)  # Ampere and newer: A100, A10/A10G, L4, RTX 30xx/40xx, H100, H200
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo_model"
 
 # Files the lessons need from each hub repository (safetensors only).
@@ -88,12 +91,44 @@ LESSON_MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Peak GPU memory each lesson needs in bfloat16, in GB: an ESTIMATE. The project's CPU run of
-# the lessons with real-shape models in bfloat16 (bench/run_gpu_benchmarks.py --device cpu,
-# BENCHMARKS.md) peaked at these live tensor bytes: 00 0.59, 01 2.14, 02 0.59, 03 2.02, 04 1.78 GB.
-# A GPU adds its CUDA context and allocator cache, and lesson 03 compiles static caches there only,
-# hence the margins. To be replaced by a GPU run's figures when one is made.
-LESSON_GPU_GB = {"00": 1.0, "01": 3.0, "02": 1.5, "03": 3.0, "04": 2.5}
+
+@dataclass(frozen=True)
+class LessonMemory:
+    """Peak GPU memory one lesson needs, in GB, in each precision: ESTIMATES (see LESSON_MEMORY)."""
+
+    bfloat16: float
+    float32: float
+    holds: str  # what the lesson holds at its peak
+
+    def gb(self, dtype="bfloat16") -> float:
+        """The figure for ``dtype``: ``"bfloat16"``/``"float32"`` or a torch dtype."""
+        name = str(dtype).replace("torch.", "")
+        if name not in ("bfloat16", "float32"):
+            raise ValueError(f"The lessons run in bfloat16 or float32, not {name}.")
+        return getattr(self, name)
+
+    def fits(self, gpu_gb: float, dtype="float32") -> bool:
+        """True when the lesson fits a GPU of ``gpu_gb`` GB with a 10% margin."""
+        return self.gb(dtype) * 1.1 <= gpu_gb
+
+
+# Peak GPU memory each lesson needs, in GB: ESTIMATES, the one table README, doctor and lesson 00
+# read. bfloat16: the project's CPU run of the lessons with real-shape models in bfloat16
+# (bench/run_gpu_benchmarks.py --device cpu, BENCHMARKS.md) peaked at these live tensor bytes:
+# 00 0.59, 01 2.14, 02 0.59, 03 2.02, 04 1.78 GB; a GPU adds its CUDA context and allocator cache,
+# and lesson 03 compiles static caches there only, hence the margins. float32 (T4, V100, P100 and
+# older, which have no native bfloat16): the tensors double, the CUDA context (about 0.5 GB) does
+# not, so float32 = 2 x (bfloat16 - 0.5) + 0.5. To be replaced by a GPU run's figures when one is made.
+LESSON_MEMORY: dict[str, LessonMemory] = {
+    "00": LessonMemory(1.0, 1.5, "t5-base, once, as a check"),
+    "01": LessonMemory(3.0, 5.5, "t5-base and t5-large at once; Flan-T5 after t5-large is freed"),
+    "02": LessonMemory(1.5, 2.5, "t5-base"),
+    "03": LessonMemory(3.0, 5.5, "t5-large, static caches and compilation"),
+    "04": LessonMemory(2.5, 4.5, "one large model at a time"),
+}
+# The bfloat16 column under its old name (bench/gpu_report.py, doctor's GPU-cap rows read it).
+LESSON_GPU_GB = {lesson: need.bfloat16 for lesson, need in LESSON_MEMORY.items()}
+T4_GB = 15.8  # a 16 GB Tesla T4 (Colab, Kaggle) as torch reports it: 15.8 GB (10^9 bytes)
 
 
 class CourseModelError(RuntimeError):
@@ -229,12 +264,14 @@ class Placement:
 def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
     """Pick where and in what precision to run T5.
 
-    - No arguments: the GPU in bfloat16 if it supports bf16, the GPU in float32 if not,
-      otherwise the CPU in float32.
+    - No arguments: the GPU in bfloat16 if it has native bfloat16 (compute capability 8.0 or
+      newer: A100, A10G, L4, RTX 30xx/40xx, H100), the GPU in float32 if not (T4, V100, P100 and
+      older, where bfloat16 is only emulated), otherwise the CPU in float32. The note says why.
     - ``device`` / ``dtype`` override the choice; float16 is refused (T5 overflows in it).
     - With no ``dtype``, the environment variable ``COURSE_DTYPE`` (``bfloat16``, ``float32`` or
       ``auto``) picks it: float32 on a bf16 GPU to compare precisions, or bfloat16 on the CPU
-      (what the benchmark's CPU run uses to size the lessons' bfloat16 memory).
+      (what the benchmark's CPU run uses to size the lessons' bfloat16 memory). bfloat16 on a GPU
+      without native support still runs, emulated, with a warning.
     """
     import torch
 
@@ -267,13 +304,27 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
         )
 
     if device.startswith("cuda"):
-        bf16 = torch.cuda.is_bf16_supported()
-        if dtype is None:
-            dtype = torch.bfloat16 if bf16 else torch.float32
-        elif dtype is torch.bfloat16 and not bf16:
-            raise ValueError("This GPU does not support bfloat16: use dtype=torch.float32.")
         name = torch.cuda.get_device_name(torch.device(device))
-        note = f"Running on {name} ({device}) in {str(dtype).replace('torch.', '')}{from_env}."
+        major, minor = torch.cuda.get_device_capability(torch.device(device))
+        # torch.cuda.is_bf16_supported() counts emulation: it says True on a T4, V100 or P100, where
+        # bfloat16 runs through slow emulated kernels. Native bfloat16 starts with compute capability 8.0.
+        native = (major, minor) >= NATIVE_BF16_CAPABILITY
+        capability = f"compute capability {major}.{minor}"
+        if dtype is None:
+            dtype = torch.bfloat16 if native else torch.float32
+            why = "" if native else f"; {name} has no native bfloat16 ({capability}, bfloat16 needs 8.0 or newer)"
+        elif dtype is torch.bfloat16 and not native:
+            if not torch.cuda.is_bf16_supported():
+                raise ValueError(f"{name} ({capability}) cannot run bfloat16 at all: use dtype=torch.float32.")
+            why = f"; emulated on {name} ({capability}): slow, float32 is faster there"
+            warnings.warn(
+                f"{name} has no native bfloat16 ({capability}): bfloat16 is emulated there and slow. "
+                f"Unset {DTYPE_ENV} (or pass dtype=torch.float32) to run in float32.",
+                stacklevel=2,
+            )
+        else:
+            why = ""
+        note = f"Running on {name} ({device}) in {str(dtype).replace('torch.', '')}{from_env}{why}."
     else:
         dtype = dtype or torch.float32
         note = (

@@ -140,6 +140,8 @@ def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 2GB", 2 * 10**9))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake 2GB")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 6))  # native bfloat16
     rows = _rows(doctor.check())
     assert rows["GPU"].status == doctor.OK and "Fake 2GB" in rows["GPU"].detail
     assert rows["bfloat16"].status == doctor.OK

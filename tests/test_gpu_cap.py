@@ -63,6 +63,7 @@ class FakeGPU:
         monkeypatch.setattr(cuda, "device_count", lambda: 1)
         monkeypatch.setattr(cuda, "is_bf16_supported", lambda *a, **k: True)
         monkeypatch.setattr(cuda, "get_device_name", lambda *a, **k: "Fake GPU")
+        monkeypatch.setattr(cuda, "get_device_capability", lambda *a, **k: (9, 0))
         monkeypatch.setattr(
             cuda,
             "get_device_properties",
@@ -259,7 +260,7 @@ def test_doctor_reports_the_cap_and_each_lesson_against_it(monkeypatch, hf_cache
     monkeypatch.setenv(gpu_cap.CAP_ENV, "2")
     got = rows(doctor.check(probe_hub=lambda: (False, "test")))
     assert got["GPU memory cap"].status == doctor.OK and "2 GB" in got["GPU memory cap"].detail
-    for lesson in models.LESSON_GPU_GB:
+    for lesson in models.LESSON_MEMORY:
         need = doctor.lesson_need_gb(lesson)
         row = got[f"lesson {lesson} under the cap"]
         assert row.status == (doctor.OK if need <= 2 else doctor.FAIL), (lesson, need, row)
@@ -285,17 +286,12 @@ def test_doctor_without_a_cap_says_so_and_a_bad_one_fails(monkeypatch, hf_cache)
     assert report.verdict[0] == doctor.FAIL
 
 
-@pytest.mark.parametrize(
-    "table",
-    [
-        {"01": 3.0},
-        {"01": {"bfloat16": 3.0, "float32": 5.5}},
-    ],
-)
-def test_lesson_needs_are_read_from_either_table_shape(monkeypatch, table):
-    monkeypatch.setattr(models, "LESSON_GPU_GB", table)
-    assert doctor.lesson_need_gb("01", "bfloat16") == 3.0
-    assert doctor.lesson_need_gb("01", "float32") == (6.0 if not isinstance(table["01"], dict) else 5.5)
+def test_lesson_needs_come_from_the_one_memory_table():
+    for lesson, need in models.LESSON_MEMORY.items():
+        assert doctor.lesson_need_gb(lesson, "bfloat16") == need.bfloat16
+        assert doctor.lesson_need_gb(lesson, "float32") == need.float32
+    with pytest.raises(ValueError, match="bfloat16 or float32"):
+        doctor.lesson_need_gb("01", "float16")
 
 
 # --------------------------------------------------------------------------- an OOM in any cell of a capped kernel

@@ -75,17 +75,7 @@ def test_cuda_requested_without_a_gpu_says_what_to_do(monkeypatch):
         models.choose_device_and_dtype(device="cuda")
 
 
-@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float32)])
-def test_gpu_picks_bfloat16_only_where_supported(monkeypatch, bf16, expected):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Fake GPU")
-    p = models.choose_device_and_dtype()
-    assert p.device == "cuda" and p.dtype is expected
-    assert "Fake GPU" in p.note
-    if not bf16:
-        with pytest.raises(ValueError, match="does not support bfloat16"):
-            models.choose_device_and_dtype(dtype=torch.bfloat16)
+# GPU precision by compute capability: tests/test_placement.py
 
 
 def test_course_dtype_picks_the_precision_when_a_call_names_none(monkeypatch):
