@@ -241,7 +241,8 @@ def survey(
             continue
         if versions is None:
             found = _installed_version(requirement.name)
-            stale = _stale_import(requirement.name, found)
+            # a stale import matters only once the installed copy is right: otherwise that is the fix
+            stale = _stale_import(requirement.name, found) if found and _contains(requirement, found) else ""
         else:
             found = {_canonical(k): v for k, v in versions.items()}.get(_canonical(requirement.name))
             stale = ""
