@@ -42,7 +42,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .decoding import GenerateTiming, synchronize
+
 __all__ = [
+    "RECORDED_H200",
     "DecodeResult",
     "FastDecodeError",
     "StaticT5Decoder",
@@ -50,6 +53,7 @@ __all__ = [
     "capture_problem",
     "compile_step",
     "greedy_decode",
+    "time_decode",
 ]
 
 METHODS = ("auto", "graph", "compile", "static")
@@ -69,6 +73,17 @@ UNSUPPORTED_SETTINGS = {
     "renormalize_logits": False,
 }
 MIN_TORCH_FOR_GRAPHS = (2, 1)
+
+# Figures measured on one GPU, for learners without one (lesson 03 draws them beside their own). The source is
+# bench/results/nvidia-h200.json (tests check these agree with it); the versions are the ones it ran on.
+RECORDED_H200 = {
+    "device": "NVIDIA H200",
+    "date": "2026-11-28",
+    "versions": "transformers 5.17, torch 2.11 (CUDA 13.0)",
+    "setup": "t5-large's shape with random weights, bfloat16, batch 1, 24-token source, 32 forced new tokens",
+    "bandwidth_gb_s": 4047,
+    "ms_per_token": {"dynamic cache": 23.44, "static cache + compile": 7.34, "floor": 0.214},
+}
 
 
 class FastDecodeError(ValueError):
@@ -353,6 +368,28 @@ def compile_step(decoder: StaticT5Decoder, **options):
     ):
         torch._dynamo.mark_static_address(tensor)
     return torch.compile(decoder.step, **options)
+
+
+def time_decode(decoder: StaticT5Decoder, input_ids, attention_mask=None, *, run_step=None, repeats=3, warmup=1):
+    """Median-ready wall times of ``load`` + ``decode`` (the encoder included, as ``generate()`` is timed).
+
+    Each run makes ``decoder.max_new_tokens`` tokens when ``min_new_tokens`` equals it (a forced length).
+    Returns a :class:`~extras_and_licenses.decoding.GenerateTiming`; ``output_ids`` is the last run's output.
+    """
+    if repeats < 1 or warmup < 0:
+        raise FastDecodeError(f"need repeats >= 1 and warmup >= 0; got {repeats} and {warmup}.")
+    device = decoder.model.device
+    timing = GenerateTiming(decoder.max_new_tokens)
+    for run in range(warmup + repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        decoder.load(input_ids, attention_mask)
+        ids = decoder.decode(run_step, check_every=decoder.max_new_tokens)
+        synchronize(device)
+        if run >= warmup:
+            timing.seconds.append(time.perf_counter() - started)
+    timing.output_ids = ids
+    return timing
 
 
 @dataclass

@@ -252,3 +252,34 @@ def test_the_learners_model_is_left_unchanged(demo):
     assert weights_before.keys() == weights_after.keys()
     assert all(torch.equal(weights_before[k], weights_after[k]) for k in weights_before)
     assert_same(fast(model, encoded, 24), generate(model, encoded, 24), "after use")
+
+
+def test_recorded_gpu_figures_are_the_results_file_s():
+    import json
+
+    from extras_and_licenses.fast_decode import RECORDED_H200
+    from tests.conftest import ROOT
+
+    result = json.loads((ROOT / "bench" / "results" / "nvidia-h200.json").read_text())
+    assert result["device"]["name"] == RECORDED_H200["device"] and result["date"].startswith(RECORDED_H200["date"])
+    versions = result["versions"]
+    assert RECORDED_H200["versions"].startswith(
+        f"transformers {versions['transformers'][:4]}, torch {versions['torch'][:4]}"
+    )
+    rows = {r["mode"]: r for r in result["decode"] if r["model"] == "t5-large" and r["dtype"] == "bfloat16"}
+    recorded = RECORDED_H200["ms_per_token"]
+    for mode in ("dynamic cache", "static cache + compile"):
+        assert round(rows[mode]["ms_per_token"], 2) == recorded[mode], mode
+    assert round(rows["dynamic cache"]["floor_ms"], 3) == recorded["floor"]
+    assert round(result["bandwidth"]["bytes_per_s"] / 1e9) == RECORDED_H200["bandwidth_gb_s"]
+
+
+def test_time_decode_times_a_forced_length(demo):
+    from extras_and_licenses.fast_decode import time_decode
+
+    model, tokenizer = demo
+    encoded = tokenizer(PROMPTS[0], return_tensors="pt")
+    decoder = StaticT5Decoder(model, *encoded["input_ids"].shape, max_new_tokens=6, min_new_tokens=6)
+    timing = time_decode(decoder, encoded["input_ids"], encoded["attention_mask"], repeats=2, warmup=0)
+    assert len(timing.seconds) == 2 and timing.output_ids.shape == (1, 7)
+    assert_same(timing.output_ids, generate(model, encoded, 6, 6), "timed decode")
