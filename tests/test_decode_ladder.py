@@ -6,15 +6,26 @@ These tests check that the ladder runs and reports, never how fast anything is.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_bench import ROOT, run_ok
+ROOT = Path(__file__).resolve().parents[1]
 
 sys.path.insert(0, str(ROOT / "bench"))
 
 import decode_ladder  # noqa: E402
 import gpu_report  # noqa: E402
+
+
+def run_ok(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run a benchmark command on two threads; it must exit 0 (its output tail is the failure message)."""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
 
 CPU_SKIPS = {
     "static cache + compile": "skipped: generate() compiles only on a CUDA device",
@@ -62,7 +73,9 @@ def test_the_ladder_cli_writes_its_rows(tmp_path):
 
 def test_the_ladder_part_lands_in_the_results_and_the_page(tmp_path):
     markdown = tmp_path / "smoke.md"
+    # a budget no smoke run comes near, so that no rung is skipped for time on a slow machine
     command = [sys.executable, str(ROOT / "bench" / "run_gpu_benchmarks.py"), "--smoke", "--parts", "ladder"]
+    command += ["--budget", "900"]
     run_ok(command + ["--results-dir", str(tmp_path), "--markdown", str(markdown)], tmp_path)
     results = json.loads((tmp_path / "cpu-smoke.json").read_text())
     assert results["lessons"] == [] and results["decode"] == []  # only the ladder ran
