@@ -10,17 +10,22 @@
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 # puts that first on PYTHONPATH and runs bench/run_gpu_benchmarks.py (with --export "$OUT").
 # To rehearse that install here (Python 3.11): WHEEL_PYTHON=3.11 WHEEL_DIR=/tmp/whl311 bash bench/fetch_gpu_wheels.sh
+# The decode ladder (issue 17, bench/decode_ladder.py) needs no Jupyter but CTranslate2 (a 43 MB wheel; both
+# sets together pass the 64 MiB a device call carries): WHEEL_SET=ladder bash bench/fetch_gpu_wheels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="${WHEEL_DIR:-.whl}"
 rm -rf "$dest" && mkdir -p "$dest"
+packages=(
+  nbclient nbformat fastjsonschema jsonschema jsonschema-specifications referencing rpds-py
+  jupyter_client jupyter_core platformdirs traitlets pyzmq tornado
+  ipykernel ipython ipython-pygments-lexers comm debugpy matplotlib-inline nest-asyncio2
+  jedi parso prompt_toolkit wcwidth pexpect ptyprocess stack_data executing asttokens pure_eval decorator
+  ipywidgets widgetsnbextension jupyterlab_widgets
+  transformers==5.24.0 regex
+)
+if [ "${WHEEL_SET:-lessons}" = ladder ]; then packages=(transformers==5.24.0 regex ctranslate2==4.8.5); fi
 python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version "${WHEEL_PYTHON:-3.12}" --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d "$dest" \
-  nbclient nbformat fastjsonschema jsonschema jsonschema-specifications referencing rpds-py \
-  jupyter_client jupyter_core platformdirs traitlets pyzmq tornado \
-  ipykernel ipython ipython-pygments-lexers comm debugpy matplotlib-inline nest-asyncio2 \
-  jedi parso prompt_toolkit wcwidth pexpect ptyprocess stack_data executing asttokens pure_eval decorator \
-  ipywidgets widgetsnbextension jupyterlab_widgets \
-  transformers==5.24.0 regex
+  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d "$dest" "${packages[@]}"
 echo "$(ls "$dest" | wc -l) wheels, $(du -sh "$dest" | cut -f1) in $dest/"

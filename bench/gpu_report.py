@@ -295,11 +295,35 @@ def render_device(result: dict) -> str:
     else:
         out.append("Not run.")
 
+    if result.get("ladder"):
+        out += ["", *ladder_section(result)]
+
     skipped = result.get("skipped", [])
     if skipped:
         out += ["", "### Skipped or failed", ""]
         out += [f"- {item['part']}: {_cell(item['item'])}: {_cell(item['reason'])}" for item in skipped]
     return "\n".join(out) + "\n"
+
+
+def ladder_section(result: dict) -> list[str]:
+    """Issue 17's decode ladder (``bench/decode_ladder.py``), when the run measured it."""
+    import decode_ladder  # a sibling module; it imports torch, so only when there is a ladder to show
+
+    rows = result["ladder"]
+    earlier = {row.get("earlier") for row in rows if row.get("earlier")}
+    cpu = not str(rows[0].get("device", "")).startswith("cuda")
+    return [
+        "### Decode ladder: from no cache to the captured step, beside CTranslate2",
+        "",
+        f"`{COMMAND} --parts ladder` (`bench/decode_ladder.py`). Each rung makes the same greedy tokens a "
+        "different way; every row's tokens are checked against plain `generate()`'s. Times include the "
+        "encoder, as `generate()`'s do; x floor is the multiple of decoder weight bytes / copy bandwidth; "
+        "CTranslate2 runs the same random weights, converted, in the same process on the same device."
+        + (" **CPU figures: CUDA graphs and compilation need a GPU, so those rungs are skipped.**" if cpu else "")
+        + (f" Measured {', '.join(sorted(earlier))} (earlier run)." if earlier else ""),
+        "",
+        decode_ladder.markdown(rows, result.get("device", {}).get("name", "")),
+    ]
 
 
 def render(results: list[dict], *, smoke: bool = False) -> str:
@@ -318,6 +342,7 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
         f'{COMMAND} --export "$OUT"    # the same, and copy BENCHMARKS.md and the results file to $OUT',
         f"{COMMAND} --smoke            # CPU, tiny models, under a minute: checks the benchmark runs (CI)",
         f"{COMMAND} --device cpu --parts lessons   # no GPU: the lessons in bfloat16, memory as live tensors",
+        f"{COMMAND} --parts ladder     # lesson 03's decode ladder and CTranslate2 (issue 17), its own call",
         f"{COMMAND} --render           # re-render this file from bench/results/*.json",
         "```",
         "",

@@ -2,6 +2,9 @@
 # The whole device call for the GPU benchmark, on a lent GPU machine with no internet:
 #   here first:      bash bench/fetch_gpu_wheels.sh            # .whl/: Jupyter kernel + transformers 5.24.0
 #   device command:  bash bench/on_gpu_machine.sh [run_gpu_benchmarks.py options]   (carry [".whl"])
+# The decode ladder (issue 17) is its own call, with its own wheels (CTranslate2, no Jupyter):
+#   here first:      WHEEL_SET=ladder bash bench/fetch_gpu_wheels.sh
+#   device command:  bash bench/on_gpu_machine.sh --parts ladder --budget 420    (carry [".whl"], timeout_s 540)
 # It installs the carried wheels into /tmp/site (never into the image's own Python), puts them first
 # on PYTHONPATH, and runs the benchmark, copying BENCHMARKS.md and the results file to $OUT when set.
 # Rehearse it here on the CPU, in a venv shaped like the GPU image (no Jupyter, transformers 5.17):

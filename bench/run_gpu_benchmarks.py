@@ -14,7 +14,12 @@ One command, on one GPU, in under 8 minutes:
    cache, the dynamic cache, and a static cache + torch.compile (lesson 03's settings), in
    bfloat16 and float32; batch 1, a 24-token source, 32 forced tokens, median of 5 runs
    (``extras_and_licenses.decoding.time_generate``); each also as a multiple of the bandwidth
-   floor (decoder weight bytes / bandwidth).
+   floor (decoder weight bytes / bandwidth);
+5. ladder, only when asked (``--parts ladder``): issue 17's decode ladder, ``bench/decode_ladder.py``: no cache,
+   dynamic, static, static + compile, the hand-written static step uncaptured, captured as a CUDA graph and
+   compiled, CTranslate2 on the same weights, and the floor; token identity against ``generate()`` per row.
+   Its own call: ``WHEEL_SET=ladder bash bench/fetch_gpu_wheels.sh`` here, then the device command
+   ``bash bench/on_gpu_machine.sh --parts ladder --budget 420`` (carry [".whl"]).
 
 Writes ``bench/results/<device-slug>.json`` and re-renders ``BENCHMARKS.md`` from every results
 file (``bench/gpu_report.py``). Both are rewritten after every part, so a run that is stopped
@@ -73,20 +78,23 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing the pack
 sys.path.insert(0, str(BENCH))  # the sibling benchmark scripts
 
 import bench_listener  # noqa: E402
+import decode_ladder  # noqa: E402
 import gpu_report  # noqa: E402
 
 from extras_and_licenses import standins  # noqa: E402
 from extras_and_licenses.decoding import copy_bandwidth, decoder_weight_bytes, time_generate  # noqa: E402
 
-SHARES = {"bandwidth": 10, "lessons": 220, "listener": 45, "decode": 145}  # seconds of the default budget
+SHARES = {"bandwidth": 10, "lessons": 220, "listener": 45, "decode": 145, "ladder": 400}  # seconds
+DEFAULT_PARTS = ("bandwidth", "lessons", "listener", "decode")  # the ladder (issue 17) runs when asked: --parts ladder
 # Each measured row's label (also the ``item`` of a skip record): a later row with the same label replaces it.
 LABELS = {
     "lessons": lambda row: row["lesson"],
     "listener": lambda row: row["dtype"],
     "decode": lambda row: f"{row['model']} {row['dtype']} {row['mode']}",
+    "ladder": lambda row: f"{row['model']} {row['dtype']} {row['rung']}",
 }
 DECODE_MODES = {"none": "no cache", "dynamic": "dynamic cache", "compiled": "static cache + compile"}
-DEFAULT_BUDGET = sum(SHARES.values())
+DEFAULT_BUDGET = sum(SHARES[part] for part in DEFAULT_PARTS)
 GRACE_S = 30  # the watchdog's margin past the budget
 NOTEBOOK_RESERVE_S = 20  # kept back for each lesson still to run
 COMPILE_GUESS_S = 75  # a first compile of a T5 decoder step, until one has been measured
@@ -195,6 +203,7 @@ class Run:
             "listener": [],
             "decode": [],
             "decode_setup": {},
+            "ladder": [],
             "skipped": [],
             "earlier_runs": [],
         }
@@ -202,15 +211,22 @@ class Run:
 
     def partial(self) -> bool:
         args = self.args
-        return set(args.parts) != set(SHARES) or bool(args.lessons) or set(args.decode_modes) != set(DECODE_MODES)
+        return (
+            set(args.parts) != set(DEFAULT_PARTS) or bool(args.lessons) or set(args.decode_modes) != set(DECODE_MODES)
+        )
 
     def carry_over(self) -> None:
         """A partial run (some parts, lessons or decode modes) starts from this device's earlier results:
         what it measures replaces the rows with the same label, the rest stays, marked as earlier."""
-        if self.args.smoke or not self.partial() or not self.json_path().exists():
+        if self.args.smoke or not self.json_path().exists():
             return
         previous = json.loads(self.json_path().read_text())
         if previous.get("kind") != self.data["kind"]:
+            return
+        if not self.partial():  # a full run replaces everything but the ladder, which it does not run
+            self.data["ladder"] = [
+                dict(row, earlier=row.get("earlier") or previous["date"]) for row in previous.get("ladder", [])
+            ]
             return
         for key in LABELS:
             self.data[key] = [
@@ -750,6 +766,24 @@ def run_decode(run: Run, deadline: float) -> None:
     torch._dynamo.reset()
 
 
+# ------------------------------------------------------------------ part 5 (when asked): the decode ladder
+def run_ladder(run: Run, deadline: float) -> None:
+    """Issue 17's ladder (``bench/decode_ladder.py``): no cache to the captured step, CTranslate2, the floor."""
+    smoke = run.args.smoke
+    decode_ladder.ladder(
+        run.args.ladder_models or (("t5-base", "flan-t5-large") if smoke else decode_ladder.MODELS),
+        run.args.ladder_dtypes or dtypes_for(run, "ladder"),
+        run.device,
+        new_tokens=4 if smoke else 32,
+        repeats=1 if smoke else 5,
+        smoke=smoke,
+        deadline=deadline,
+        bandwidth=run.data["bandwidth"].get("bytes_per_s"),
+        log=log,
+        on_rows=lambda rows: [run.add("ladder", row) for row in rows],
+    )
+
+
 # ------------------------------------------------------------------ main
 def watchdog(run: Run, limit_s: float) -> threading.Timer:
     def stop():
@@ -778,7 +812,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--budget", type=float, default=None, help=f"seconds in all (default {DEFAULT_BUDGET}; smoke 75)"
     )
-    parser.add_argument("--parts", nargs="+", choices=list(SHARES), default=list(SHARES), help="which parts to run")
+    parser.add_argument(
+        "--parts", nargs="+", choices=list(SHARES), default=list(DEFAULT_PARTS), help="which parts to run (ladder: ask)"
+    )
     parser.add_argument("--lessons", nargs="+", default=None, help="lesson prefixes to run, e.g. 01 03")
     parser.add_argument(
         "--lesson-dtype",
@@ -789,6 +825,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--decode-modes", nargs="+", choices=list(DECODE_MODES), default=list(DECODE_MODES), help="decode rows to time"
     )
+    parser.add_argument("--ladder-models", nargs="+", choices=decode_ladder.MODELS, help="ladder: these models only")
+    parser.add_argument("--ladder-dtypes", nargs="+", choices=["bfloat16", "float32"], help="ladder: these dtypes only")
     parser.add_argument("--results-dir", type=Path, default=None, help="default bench/results (smoke: a temp folder)")
     parser.add_argument("--markdown", type=Path, default=None, help="default BENCHMARKS.md (smoke: a temp file)")
     parser.add_argument("--export", type=Path, default=None, help="also copy the JSON and Markdown here (e.g. $OUT)")
@@ -829,11 +867,12 @@ def main(argv=None) -> int:
     timer = watchdog(run, args.budget + GRACE_S - (time.perf_counter() - T0))
     budget = Budget(args.budget, args.budget / sum(SHARES[part] for part in args.parts))
     parts = {"bandwidth": run_bandwidth, "lessons": run_lessons, "listener": run_listener, "decode": run_decode}
+    parts["ladder"] = run_ladder
     try:
         for name, function in parts.items():
             if name not in args.parts:
                 continue
-            if name == "decode" and "bandwidth" not in args.parts:
+            if name in ("decode", "ladder") and "bandwidth" not in args.parts:
                 run_bandwidth(run, 0)  # the floor needs this device's bandwidth, measured now
             with budget.part(name) as deadline:
                 try:
