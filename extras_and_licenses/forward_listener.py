@@ -5,15 +5,22 @@ decoder runs once per new token, fed only the newest token while its key/value c
 by one position per step. A ``ForwardListener`` stands in for a module's ``forward``, passes
 every call through unchanged, and writes one line per call::
 
-    call  module    input     self-cache  cross-cache      time  tokens (first row)
-    #1    encoder   (1, 9)             -            -    2.1 ms  ['▁translate', '▁English', '▁to', … 6 more]
-    #2    decoder   (1, 1)             0            0    0.9 ms  ['<pad>']
-    #3    decoder   (1, 1)             1            9    0.8 ms  ['▁Das']
+    call  module    input     self-cache  cross-cache  fed in → top next token
+    #1    encoder   (1, 9)             -            -  ['▁translate', '▁English', '▁to', … 6 more]
+    #2    decoder   (1, 1)             0            0  ['<pad>'] → '▁Das'
+    #3    decoder   (1, 1)             1            9  ['▁Das'] → '▁Haus'
+    ...
+    #9    decoder   (1, 1)             7            9  ['.'] → '</s>'
 
 "self-cache" is how many earlier target positions the decoder's self-attention cache held when
 the call began; "cross-cache" is how many source positions its cross-attention cache held (0 on
-the first step, which fills it). The same events are kept as :class:`ForwardCall` records
-(``listener.calls``, ``listener.to_dataframe()``) for plots and checks.
+the first step, which fills it). "fed in" is what the call was given (the first sequence of the
+batch; "+N rows" counts the others). After ``→`` comes the token the model's output layer
+scored highest for the next position: with greedy decoding that is the token generation picks,
+so the last line shows the ``</s>`` that ends it. (Sampling, beam search or a rule such as
+``min_new_tokens`` may pick another token; the next line's "fed in" shows the one picked.)
+The same events are kept as :class:`ForwardCall` records (``listener.calls``,
+``listener.to_dataframe()``) for plots and checks.
 
 Used by lesson 01 (seeing generation happen), lesson 02 (``capture_cross_attention=True``) and
 lesson 03 (cache length per step). The lessons attach it like this::
@@ -34,11 +41,15 @@ Rules it keeps, so that it is safe in a notebook:
 - Re-running the attach cell replaces the listener on that module; it never nests.
   ``ForwardListener.clear_all()`` restores every module any listener touched, also after an
   exception or a keyboard interrupt inside generation, and does nothing when called twice.
-- ``quiet=True`` only records. The quiet path decodes nothing and never waits for the GPU:
+- ``quiet=True`` only records. The quiet path decodes nothing, predicts nothing and never waits for the GPU:
   on CUDA each call is timed with a pair of CUDA events recorded on the current stream, and
   the events are read only when the records are (``listener.calls``). So quiet listeners do
-  not add a synchronisation per token. A printing listener must wait for each call to finish
-  to print its time, which is fine for a live demo and wrong for a benchmark.
+  not add a synchronisation per token. A printing listener waits for each call to finish
+  (to print its line), which is fine for a live demo and wrong for a benchmark. The log leaves
+  the time out unless ``show_time=True``: per-call times of a few milliseconds are mostly noise.
+- To show the top next token, a printing decoder listener finds the model that called it (the
+  ``model`` argument, or the caller of its first call) and puts a forward hook on that model's
+  output layer (``lm_head``) which only reads the logits. The hook goes when the listener does.
 - Cache lengths are read from the ``cache`` keyword (transformers 5) or ``past_key_values``
   (transformers 4) at the start of the call: the cache object is updated in place.
 - ``capture_cross_attention=True`` records the cross-attention weights of every decoder call.
@@ -64,7 +75,24 @@ from . import models
 __all__ = ["ForwardCall", "ForwardListener"]
 
 _MISSING = object()  # "the module had no instance attribute `forward`"
-_HEADER_FIELDS = ("call", "module", "input", "self-cache", "cross-cache", "time", "tokens (first row)")
+_HEADER_FIELDS = ("call", "module", "input", "self-cache", "cross-cache", "time", "fed in → top next token")
+_ARROW = " → "
+_NO_OWNER = object()  # "looked for the calling model and found none"
+
+
+def _calling_model(module: nn.Module, depth: int = 30) -> nn.Module | None:
+    """The model whose forward called ``module`` (e.g. T5ForConditionalGeneration for its decoder).
+
+    Walks up the Python call stack for a ``self`` that contains ``module`` and has an output layer."""
+    frame = sys._getframe(2)
+    while frame is not None and depth > 0:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and owner is not module and hasattr(owner, "get_output_embeddings"):
+            head = owner.get_output_embeddings()
+            if isinstance(head, nn.Module) and any(m is module for m in owner.modules()):
+                return owner
+        frame, depth = frame.f_back, depth - 1
+    return None
 
 
 def _is_token_tensor(x) -> bool:
@@ -122,6 +150,10 @@ class ForwardCall:
     self_cache_len: int | None  # decoder self-attention cache length when the call began
     cross_cache_len: int | None  # cross-attention cache length when the call began
     seconds: float | None  # time the call took (GPU time between CUDA events on a GPU)
+    # The token the output layer scored highest after this call (first row, last position);
+    # only printing decoder listeners read it.
+    predicted_id: int | None = None
+    predicted: str | None = None
     # One tensor per decoder layer, (rows, heads, query_len, src_len), float32 on the CPU.
     cross_attentions: tuple[torch.Tensor, ...] | None = field(default=None, repr=False)
 
@@ -138,43 +170,52 @@ class ForwardCall:
             "ms": None if self.seconds is None else self.seconds * 1e3,
         }
 
-    def line(self, width: int = 110, name_width: int = 8) -> str:
+    def line(self, width: int = 110, name_width: int = 8, show_time: bool = False) -> str:
         """The log line for this call: aligned columns, tokens last, at most ``width`` characters."""
         shape = "?" if self.input_shape is None else str(tuple(self.input_shape))
         self_len = "-" if self.self_cache_len is None else str(self.self_cache_len)
         cross_len = "-" if self.cross_cache_len is None else str(self.cross_cache_len)
-        took = "" if self.seconds is None else f"{self.seconds * 1e3:.1f} ms"
-        head = (
-            f"{'#' + str(self.index):<6}{self.name:<{name_width}}  {shape:<10}"
-            f"{self_len:>10}  {cross_len:>11}  {took:>8}  "
-        )
+        head = f"{'#' + str(self.index):<6}{self.name:<{name_width}}  {shape:<10}{self_len:>10}  {cross_len:>11}  "
+        if show_time:
+            took = "" if self.seconds is None else f"{self.seconds * 1e3:.1f} ms"
+            head += f"{took:>8}  "
         more = f"  +{self.rows - 1} row{'s' if self.rows > 2 else ''}" if self.rows and self.rows > 1 else ""
+        if self.predicted is not None:
+            nxt = _ARROW + repr(self.predicted)
+        elif self.predicted_id is not None:
+            nxt = _ARROW + str(self.predicted_id)
+        else:
+            nxt = ""
         shown = self.tokens if self.tokens is not None else self.token_ids
         if shown is None:
             body = "(shape only)" if self.input_kind == "float tensor" else ""
         else:
-            body = _format_tokens(shown, max(20, width - len(head) - len(more)))
-        return (head + body + more).rstrip()
+            body = _format_tokens(shown, max(20, width - len(head) - len(more) - len(nxt)))
+        return (head + body + nxt + more).rstrip()
 
 
-def _header(width: int, name_width: int) -> str:
+def _header(width: int, name_width: int, show_time: bool = False) -> str:
     call, module, inp, self_c, cross_c, took, toks = _HEADER_FIELDS
-    return f"{call:<6}{module:<{name_width}}  {inp:<10}{self_c:>10}  {cross_c:>11}  {took:>8}  {toks}"[:width]
+    took = f"{took:>8}  " if show_time else ""
+    return f"{call:<6}{module:<{name_width}}  {inp:<10}{self_c:>10}  {cross_c:>11}  {took}{toks}"[:width]
 
 
 class ForwardListener:
     """Stands in for ``module.forward``: passes each call through and logs/records it.
 
     ``ForwardListener(module, name=None, tokenizer=None, *, quiet=False, timing=True,
-    capture_cross_attention=False, model=None, width=110, file=None)``
+    show_time=False, capture_cross_attention=False, model=None, width=110, file=None)``
 
     - ``module``: any ``torch.nn.Module``, e.g. ``pipe.model.encoder`` or ``pipe.model.decoder``
       (BART and Marian: ``model.get_encoder()`` / ``model.get_decoder()``).
     - ``tokenizer``: shows the token pieces fed to each call; without one you see token ids.
     - ``quiet``: record only, print nothing per call.
     - ``timing``: measure each call (on a GPU with CUDA events, read when the records are).
+    - ``show_time``: add a time column to the printed log (off by default; records keep the time).
     - ``capture_cross_attention``: record the decoder's cross-attention weights per call,
       switching ``model`` (default: ``module`` itself) to eager attention until cleared.
+    - ``model``: the model ``module`` belongs to; a printing decoder listener reads the top next
+      token off its output layer. Found from the call stack when not given.
     """
 
     _registry: ClassVar[weakref.WeakSet] = weakref.WeakSet()
@@ -189,6 +230,7 @@ class ForwardListener:
         *,
         quiet: bool = False,
         timing: bool = True,
+        show_time: bool = False,
         capture_cross_attention: bool = False,
         model: nn.Module | None = None,
         width: int = 110,
@@ -213,6 +255,7 @@ class ForwardListener:
         self.tokenizer = tokenizer
         self.quiet = quiet
         self.timing = timing
+        self.show_time = show_time
         self.width = width
         self.file = file
         self._name_width = max(8, len(self.name))
@@ -223,6 +266,10 @@ class ForwardListener:
         self._active = False
         self._replaced = False
         self._attn_restore: tuple[nn.Module, list] | None = None  # (module, what switch_attention saved)
+        self._owner = model  # the model whose output layer gives the top next token (None: not looked yet)
+        self._head_hook = None  # the forward hook on that output layer, while attached
+        self._awaiting: int | None = None  # index of a printed-later call waiting for its top next token
+        self._predictions: dict[int, torch.Tensor] = {}
 
         # Re-running an attach cell: take over from the listener already there, never wrap it.
         current = module.__dict__.get("forward", _MISSING)
@@ -269,6 +316,9 @@ class ForwardListener:
     def __call__(self, *args, **kwargs):
         if not self._active:  # cleared, but still referenced from somewhere: pass straight through
             return self._wrapped(*args, **kwargs)
+        if self._awaiting is not None:  # the output layer never ran after the previous call
+            self._awaiting = None
+            self._flush()
         ids = kwargs.get("input_ids")
         if ids is None:
             ids = args[0] if args else kwargs.get("inputs_embeds")
@@ -317,14 +367,45 @@ class ForwardListener:
         shape = ids.shape if isinstance(ids, torch.Tensor) else None
         self._pending.append((index, step, ids, shape, self_len, cross_len, timer, xattn))
         if not self.quiet:
-            self._flush()
+            if cache is not None or self_len is not None or self._is_decoder_call(kwargs):
+                self._hook_output_layer()
+            if self._head_hook is not None:
+                self._awaiting = index  # printed once the output layer has scored the next token
+            else:
+                self._flush()
         return out
+
+    # ------------------------------------------------------------------ the top next token
+
+    @staticmethod
+    def _is_decoder_call(kwargs) -> bool:
+        return kwargs.get("encoder_hidden_states") is not None
+
+    def _hook_output_layer(self) -> None:
+        if self._head_hook is not None or self._owner is _NO_OWNER:
+            return
+        owner = self._owner if self._owner is not None else _calling_model(self.module)
+        head = owner.get_output_embeddings() if owner is not None and hasattr(owner, "get_output_embeddings") else None
+        if not isinstance(head, nn.Module):
+            self._owner = _NO_OWNER
+            return
+        self._owner = owner
+        self._head_hook = head.register_forward_hook(self._on_logits)
+
+    def _on_logits(self, module, args, output) -> None:
+        index, self._awaiting = self._awaiting, None
+        if index is None or not isinstance(output, torch.Tensor) or output.dim() < 2:
+            return
+        logits = output if output.dim() == 3 else output.unsqueeze(1)  # (rows, positions, vocab)
+        self._predictions[index] = logits[0, -1].argmax().detach()
+        self._flush()
 
     # ------------------------------------------------------------------ records
 
     @property
     def calls(self) -> list[ForwardCall]:
         """The recorded calls, oldest first (reading them waits for any pending GPU timings)."""
+        self._awaiting = None
         self._flush()
         return self._calls
 
@@ -394,6 +475,11 @@ class ForwardListener:
             seconds = start.elapsed_time(end) / 1e3
         else:
             seconds = timer
+        predicted_id = self._predictions.pop(index, None)
+        predicted_id = None if predicted_id is None else int(predicted_id)
+        predicted = None
+        if predicted_id is not None and self.tokenizer is not None:
+            predicted = (self._decode([predicted_id]) or [None])[0]
         return ForwardCall(
             index=index,
             step=step,
@@ -406,6 +492,8 @@ class ForwardListener:
             self_cache_len=_as_int(self_len),
             cross_cache_len=_as_int(cross_len),
             seconds=seconds,
+            predicted_id=predicted_id,
+            predicted=predicted,
             cross_attentions=xattn,
         )
 
@@ -436,8 +524,8 @@ class ForwardListener:
     def _print(self, call: ForwardCall) -> None:
         if not ForwardListener._header_shown:
             ForwardListener._header_shown = True
-            print(_header(self.width, self._name_width), file=self._out())
-        print(call.line(self.width, self._name_width), file=self._out())
+            print(_header(self.width, self._name_width, self.show_time), file=self._out())
+        print(call.line(self.width, self._name_width, self.show_time), file=self._out())
 
     # ------------------------------------------------------------------ attention implementation
 
@@ -475,7 +563,11 @@ class ForwardListener:
 
     def _release(self, replaced: bool = False) -> None:
         """Stop recording, give back the attention implementation; the module's forward is not touched."""
+        self._awaiting = None
         self._flush()
+        if self._head_hook is not None:
+            self._head_hook.remove()
+            self._head_hook = None
         self._active = False
         self._replaced = self._replaced or replaced
         if self._attn_restore is not None:

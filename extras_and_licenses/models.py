@@ -335,6 +335,9 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
 
 
 # ------------------------------------------------------------------ banners
+_BANNERS_SHOWN: set[str] = set()  # kinds of banner already shown in full in this kernel (process)
+
+
 def banner_box(lines: list[str]) -> str:
     """``lines`` framed in ``#``: the stand-in banners are meant to be impossible to miss."""
     width = max(len(line) for line in lines) + 4
@@ -342,26 +345,48 @@ def banner_box(lines: list[str]) -> str:
     return "\n".join([bar] + [f"# {line.ljust(width - 4)} #" for line in lines] + [bar])
 
 
-def show_banner(text: str, css_class: str) -> str:
-    """Print a banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
-    print(text, file=sys.stdout, flush=True)
+def forget_banners() -> None:
+    """Show every banner in full again at its next load, as in a fresh kernel (used by the tests)."""
+    _BANNERS_SHOWN.clear()
+
+
+def _in_jupyter_kernel() -> bool:
     try:
         from IPython import get_ipython
-        from IPython.display import HTML, display
     except ImportError:
-        return text
+        return False
     shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_banner(text: str, css_class: str, reminder: str | None = None, note: str | None = None) -> str:
+    """Show a stand-in banner: in full the first time in this kernel, as one ``reminder`` line after that.
+
+    In full: inside Jupyter a red box (its plain-text form, for text-only front ends, is the
+    ``#`` box); elsewhere the ``#`` box. ``note`` (the device line) follows the full banner.
+    Without a ``reminder`` the banner is shown in full every time. Returns what was shown, as text."""
+    first = css_class not in _BANNERS_SHOWN
+    _BANNERS_SHOWN.add(css_class)
+    if not first and reminder:
+        print(reminder, file=sys.stdout, flush=True)
+        return reminder
+    if _in_jupyter_kernel():
         import html
 
-        body = "<br>".join(html.escape(line) for line in text.splitlines()[1:-1])
-        display(
-            HTML(
-                '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
-                f'font-weight:bold;font-family:monospace" class="{css_class}">{body}</div>'
-            )
+        from IPython.display import display
+
+        body = "<br>".join(html.escape(line[2:-2].rstrip()) for line in text.splitlines()[1:-1])
+        box = (
+            '<div style="border:4px solid #c00;background:#fee;color:#600;padding:8px 12px;'
+            f'font-weight:bold;font-family:monospace" class="{css_class}">{body}</div>'
         )
-    return text
+        sys.stdout.flush()  # so that earlier prints stay above the box
+        display({"text/html": box, "text/plain": text}, raw=True)
+    else:
+        print(text, file=sys.stdout, flush=True)
+    if note:
+        print(note, file=sys.stdout, flush=True)
+    return text + (f"\n{note}" if note else "")
 
 
 def demo_banner_text(stands_in_for: str, reason: str) -> str:
@@ -383,9 +408,20 @@ def demo_banner_text(stands_in_for: str, reason: str) -> str:
     )
 
 
-def show_demo_banner(stands_in_for: str, reason: str) -> str:
-    """Print the demo banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
-    return show_banner(demo_banner_text(stands_in_for, reason), "course-demo-banner")
+def _placement_words(placement) -> str:
+    where = "the CPU" if placement.device == "cpu" else placement.device
+    return f"running on {where} in {str(placement.dtype).replace('torch.', '')}."
+
+
+def show_demo_banner(stands_in_for: str, reason: str, placement: Placement | None = None) -> str:
+    """The demo banner: in full once per kernel (a red box in Jupyter), then a one-line reminder.
+
+    With ``placement``, its device line follows the full banner and is folded into the reminder.
+    Returns what was shown, as text."""
+    reminder = f"DEMO MODEL again: the toy T5 stands in for {stands_in_for} (see this kernel's first banner)"
+    reminder += "." if placement is None else f", {_placement_words(placement)}"
+    note = None if placement is None else placement.note
+    return show_banner(demo_banner_text(stands_in_for, reason), "course-demo-banner", reminder, note)
 
 
 # ------------------------------------------------------------------ attention implementation
@@ -596,11 +632,10 @@ def load_model(
                 say(placement.note)
                 return LoadedModel(model, tok, spec.name, source, placement)
 
-    show_demo_banner(spec_name, reason)
+    show_demo_banner(spec_name, reason, placement if verbose else None)  # says the placement too
     model, tok = _from_pretrained(str(DEMO_MODEL_DIR), None, None, True, attn_implementation, placement.dtype)
     model = _to_device(model, placement, "the demo model").eval()
     model.config.course_demo_stands_in_for = spec_name
-    say(placement.note)
     return LoadedModel(model, tok, spec_name, "demo", placement, demo_reason=reason)
 
 

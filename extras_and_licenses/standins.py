@@ -163,8 +163,14 @@ def banner_text(stands_in_for: str) -> str:
 
 
 def show_banner(stands_in_for: str) -> str:
-    """Print the stand-in banner (always) and, inside Jupyter, also show it as a red box. Returns the text."""
-    return models.show_banner(banner_text(stands_in_for), "course-standin-banner")
+    """The stand-in banner: in full once per kernel (a red box in Jupyter), then a one-line reminder.
+
+    Returns what was shown, as text."""
+    reminder = (
+        f"RANDOM WEIGHTS again: the benchmark stand-in for {stands_in_for}; outputs are noise "
+        f"(see the first banner; unset {STANDIN_ENV} for the real model)."
+    )
+    return models.show_banner(banner_text(stands_in_for), "course-standin-banner", reminder)
 
 
 def load_standin(model_id: str, placement, *, attn_implementation=None, verbose: bool = True):

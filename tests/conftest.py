@@ -40,3 +40,11 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DEMO_MODE", raising=False)
     monkeypatch.delenv("COURSE_STANDIN", raising=False)
     return cache
+
+
+@pytest.fixture(autouse=True)
+def _banners_in_full():
+    """Each test starts as a fresh kernel would: the demo and stand-in banners show in full once."""
+    from extras_and_licenses import models
+
+    models.forget_banners()

@@ -251,3 +251,83 @@ def test_explorer_redraws_on_every_control(captured):
         explorer.set_step(cap.n_steps)
     with pytest.raises(ValueError, match="layer must be"):
         explorer.set_layer(99)
+
+
+def _synthetic_capture(layers=12, heads=12, src_len=20, steps=16):
+    """A capture with t5-base's 12 layers x 12 heads and random softmax rows (for the plot layout only)."""
+    from extras_and_licenses.attention_explorer import CrossAttentionCapture
+
+    torch.manual_seed(0)
+    src = [f"▁w{i}" for i in range(src_len - 1)] + ["</s>"]
+    gen = [f"▁g{i}" for i in range(steps - 1)] + ["</s>"]
+    weights = torch.rand(steps, layers, heads, src_len).softmax(-1)  # (n, layers, heads, m)
+    return CrossAttentionCapture(
+        "x",
+        [0] * src_len,
+        [0] * steps,
+        src,
+        gen,
+        weights,
+        torch.zeros(steps, layers, 8),
+        torch.zeros(src_len, 8),
+        "",
+        "eager",
+    )
+
+
+@pytest.mark.parametrize("shape", ["demo", "t5-base"])
+@pytest.mark.parametrize("per", ["layer", "head"])
+def test_grids_fit_the_notebook_and_labels_stay_readable(captured, shape, per):
+    """Shown in JupyterLab (about 968 px wide, matplotlib's 100 dpi) the grid is not shrunk much,
+    its labels are at least 8 px tall after any shrinking, and neighbouring labels do not overlap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from extras_and_licenses.attention_explorer import NOTEBOOK_WIDTH_PX
+
+    cap = captured[2] if shape == "demo" else _synthetic_capture()
+    fig = plot_attention_grid(cap, layer=None if per == "layer" else 0)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    width_px = fig.get_tightbbox(renderer).width * fig.dpi  # what the inline backend saves (bbox_inches="tight")
+    scale = min(1.0, NOTEBOOK_WIDTH_PX / width_px)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == (cap.n_layers if per == "layer" else cap.n_heads)
+    if len(panels) == 12:
+        assert len({round(ax.get_position().y0, 3) for ax in panels}) >= 3  # wrapped into rows
+    labelled = 0
+    for ax in panels:
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            shown = [t for t in ticks if t.get_text()]
+            labelled += len(shown)
+            for t in shown:
+                assert t.get_fontsize() * fig.dpi / 72 * scale >= 8, (t.get_text(), t.get_fontsize(), scale)
+            boxes = [t.get_window_extent(renderer) for t in shown]
+            for a, b in zip(boxes, boxes[1:]):
+                assert not a.overlaps(b), f"labels {a} and {b} overlap"
+    assert labelled >= cap.src_len + cap.n_steps
+    plt.close("all")
+
+
+def test_word_plot_outlines_the_named_cells_and_scales_rows(captured, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from extras_and_licenses.attention_explorer import OUTLINE
+
+    _, _, cap = captured
+    gen_words, src_words, matrix = cap.word_matrix()
+    pairs = [(gen_words[0], "dog"), (gen_words[0], "black"), ("no-such-word", "dog")]
+    ax = plot_cross_attention(cap, words=True, outline=pairs, per_row=True)
+    frames = [p for p in ax.patches if matplotlib.colors.to_hex(p.get_edgecolor()) == OUTLINE]
+    corners = sorted((round(p.get_x() + 0.5), round(p.get_y() + 0.5)) for p in frames)
+    assert corners == sorted([(src_words.index("dog"), 0), (src_words.index("black"), 0)])  # (column, row)
+    assert "no-such-word->dog" in capsys.readouterr().out  # said, not raised
+    shown = ax.images[0].get_array()
+    assert float(abs(shown.max(axis=1) - 1).max()) < 1e-6  # every row's largest weight is the top colour
+    assert "each row scaled" in ax.get_title()
+    plt.close("all")

@@ -110,3 +110,47 @@ def test_beam_search_agrees_on_an_easy_sentence(tiny_t5):
     model, tok = tiny_t5
     src = corpus.FR_PREFIX + "The black dog sees the red cat."
     assert _generate(model, tok, [src], num_beams=4) == ["Le chien noir voit le chat rouge."]
+
+
+# ---------------------------------------------------------------------------------------------- its vocabulary
+# The shipped demo model still has its old 406-piece vocabulary: the model trained with the new
+# one (tools/build_demo_model.py) did not yet translate every held-out sentence. These checks pass on
+# the new tokenizer (transformers 5 and 4.57); strict, so they fail the suite as soon as a rebuilt
+# model ships, and this marker must then go.
+OLD_VOCABULARY = pytest.mark.xfail(
+    strict=True, reason="the shipped demo model predates the new vocabulary: rebuild it with tools/build_demo_model.py"
+)
+
+WHOLE = {
+    "task prefixes": ["translate", "English", "French", "German", "summarize", "cola", "sentence", "stsb", "question"],
+    "common English": ["the", "and", "because", "house", "water", "people", "world", "quick", "brown", "banana"],
+    "the lessons' words": ["encoder", "decoder", "attention", "model", "token", "cache", "layer"],
+    "French and German": ["chien", "noir", "maison", "Hund", "schwarze", "Katze", "Guten", "Morgen"],
+}
+
+
+@OLD_VOCABULARY
+@pytest.mark.parametrize("kind", list(WHOLE))
+def test_the_demo_tokenizer_keeps_translate_whole(tiny_t5, kind):
+    """As with T5's 32k vocabulary, frequent words are single pieces (with the start-of-word mark)."""
+    _, tok = tiny_t5
+    split = {w: tok.tokenize(w) for w in WHOLE[kind] if tok.tokenize(w) != ["▁" + w]}
+    assert not split, f"{kind} cut into pieces: {split}"
+    assert tok.tokenize("translate English to French:") == ["▁translate", "▁English", "▁to", "▁French", ":"]
+
+
+def test_the_demo_tokenizer_splits_rare_words(tiny_t5):
+    _, tok = tiny_t5
+    for word in ["antidisestablishmentarianism", "zygomorphic", "quizzically"]:
+        pieces = tok.tokenize(word)
+        assert len(pieces) >= 3 and any(len(p.lstrip("▁")) > 1 for p in pieces), (word, pieces)
+
+
+@OLD_VOCABULARY
+def test_the_demo_vocabulary_has_a_realistic_size_and_no_unknown_letters(tiny_t5):
+    _, tok = tiny_t5
+    assert len(tok) >= 3000  # T5's is 32,100; a few thousand keeps the demo model a few MB
+    text = "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789 !?.,;:'\"()[]{}<>@#$%&*+-=/\\|^_`~"
+    text += " àâäçéèêëîïôöùûüÿœæß ÀÉÈÊÇÖÜ Zoe Quentin Xavier"
+    ids = tok(text).input_ids
+    assert tok.unk_token_id not in ids, [tok.convert_ids_to_tokens(i) for i in ids if i == tok.unk_token_id]

@@ -65,3 +65,22 @@ def test_text_off_the_canvas_is_refused(draw_figures, tmp_path):
     with pytest.raises(ValueError, match="runs off the canvas"):
         draw_figures._save(fig, tmp_path / "clipped.png")
     assert not (tmp_path / "clipped.png").exists()
+
+
+def test_cache_figure_counts_as_the_listeners_log(draw_figures, tmp_path, monkeypatch):
+    """Steps from 0 and cache lengths held when each call begins, as ForwardListener prints them."""
+    texts = []
+    save = draw_figures._save
+
+    def keep_texts(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(draw_figures, "_save", keep_texts)
+    draw_figures.draw_decoding_with_cache(tmp_path)
+    steps = [t for t in texts if t.startswith("step ")]
+    assert steps == ["step 0", "step 1", "step 2", "step 3"]
+    assert [t for t in texts if t.startswith("self-cache:")] == [f"self-cache: {k}" for k in range(4)]
+    assert [t for t in texts if t.startswith("cross-cache:")] == ["cross-cache: 0"] + ["cross-cache: 9"] * 3
+    calls = [t.split(":")[0].split(",")[0] for t in texts if t.startswith("call #")]
+    assert calls == ["call #1", "call #2", "call #3", "call #4", "call #5"]

@@ -57,7 +57,7 @@ def batch(tokenizer):
     return enc
 
 
-# Toy sizes shared by the BART and Marian models below (same vocabulary as the demo tokenizer).
+# Toy sizes shared by the BART and Marian models below (fed token ids below 10, so a small vocabulary does).
 _TOY_SEQ2SEQ = dict(
     vocab_size=406,
     d_model=32,
@@ -294,6 +294,65 @@ def test_the_lesson_cell_twice_logs_one_line_per_call(t5, batch, capsys):
     assert "forward" not in model.encoder.__dict__ and "forward" not in model.decoder.__dict__
 
 
+def test_the_listeners_log_ends_at_eos(t5, capsys):
+    """The decoder lines show what each call was fed and, after the arrow, the top next token: the last is </s>."""
+    model, tok = t5
+    enc = tok(["translate English to French: The black dog sees the red cat."], return_tensors="pt")
+    encoder, decoder = _attach(model, tok)
+    with torch.no_grad():
+        seq = model.generate(**enc, max_new_tokens=40, do_sample=False, num_beams=1)[0].tolist()
+    lines = capsys.readouterr().out.splitlines()
+    assert seq[-1] == tok.eos_token_id and len(decoder.calls) == len(seq) - 1
+    assert "fed in" in lines[0] and "first row" not in lines[0]
+    assert lines[-1].endswith("→ '</s>'"), lines[-1]
+    assert "→" not in lines[1]  # the encoder predicts nothing
+    # greedy: the top next token of each call is the token generation fed to the next one (and then </s>)
+    assert [c.predicted_id for c in decoder.calls] == seq[1:]
+    assert [c.predicted for c in decoder.calls] == tok.convert_ids_to_tokens(seq[1:])
+    assert [line.rsplit("→ ", 1)[1] for line in lines[2:]] == [repr(p) for p in tok.convert_ids_to_tokens(seq[1:])]
+    assert len(lines) == 2 + len(decoder.calls)
+    ForwardListener.clear_all()
+    assert not model.lm_head._forward_hooks  # the output layer's hook went with the listener
+
+
+def test_the_log_shows_time_only_when_asked(t5, capsys):
+    model, tok = t5
+    enc = tok(["translate English to French: Thank you."], return_tensors="pt")
+    for show_time in (False, True):
+        ForwardListener.clear_all()
+        _, decoder = _attach(model, tok, show_time=show_time)
+        with torch.no_grad():
+            model.generate(**enc, max_new_tokens=5, min_new_tokens=5)
+        lines = capsys.readouterr().out.splitlines()
+        assert ("time" in lines[0]) is show_time
+        assert all((" ms " in line) is show_time for line in lines[1:]), lines
+        assert all(c.seconds is not None and c.seconds > 0 for c in decoder.calls)  # recorded either way
+
+
+def test_the_top_next_token_for_bart_and_a_given_model(capsys):
+    """The calling model is found through BART's extra level (BartForConditionalGeneration -> BartModel -> decoder)."""
+    model = _tiny_bart()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 1]])
+    for given in (None, model):
+        ForwardListener.clear_all()
+        ForwardListener(model.get_decoder(), name="decoder", model=given)
+        with torch.no_grad():
+            seq = model.generate(ids, max_new_tokens=NEW, do_sample=False, num_beams=1)[0].tolist()
+        calls = model.get_decoder().forward.calls
+        assert [c.token_ids[0] for c in calls] == seq[:-1]
+        assert [c.predicted_id for c in calls] == seq[1:]
+        assert capsys.readouterr().out.splitlines()[-1].split("→ ")[1].isdigit()  # no tokenizer: an id
+    ForwardListener.clear_all()
+    assert not model.lm_head._forward_hooks
+
+
+def test_quiet_listeners_leave_the_output_layer_alone(t5, batch):
+    model, tok = t5
+    _attach(model, tok, quiet=True)
+    _generate(model, batch)
+    assert not model.lm_head._forward_hooks
+
+
 def test_quiet_mode_prints_nothing_and_still_records(t5, batch, capsys):
     model, tok = t5
     encoder, decoder = _attach(model, tok, quiet=True)
@@ -373,8 +432,18 @@ def test_clear_all_after_generation_was_interrupted(t5, batch, error):
         _generate(model, batch)
     handle.remove()
     assert len(decoder.calls) == 2  # the two calls that finished
+    encoder, decoder = _attach(model, tok)  # printing listeners hook the output layer; interrupted too
+    with pytest.raises(error):
+        steps.clear()
+        handle = model.decoder.block[0].register_forward_pre_hook(interrupt)
+        try:
+            _generate(model, batch)
+        finally:
+            handle.remove()
+    assert model.lm_head._forward_hooks
     assert ForwardListener.clear_all() == 2
     assert ForwardListener.clear_all() == 0  # twice is fine
+    assert not model.lm_head._forward_hooks
     assert "forward" not in model.encoder.__dict__ and "forward" not in model.decoder.__dict__
     seqs, scores = _generate(model, batch)
     assert torch.equal(seqs, seqs_ref) and torch.equal(scores, scores_ref)

@@ -43,10 +43,71 @@ TASK_SPECIFIC_PARAMS = {
 SAMPLE_TEXT = "translate English to German: Hello, my name is Zoe. <extra_id_0> The red cat sees the dog."
 
 
-def train_tokenizer(pairs: list[tuple[str, str]], workdir: Path, vocab_size: int) -> Path:
+WORDS_FILE = Path(__file__).resolve().parent / "demo_vocab_words.txt"
+# English prose the project ships: the lessons' own words become whole pieces.
+PROSE_FILES = ("README.md", "notebooks/*.ipynb")
+# Every character a learner is likely to type, so that none of them becomes <unk>.
+ALPHABET = (
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789 "
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ "
+    "àâäçéèêëîïôöùûüÿœæß ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ áíóúñ €£°«»–—…’“”"
+)
+VOCAB_PIECES = 4000  # sentencepiece pieces; the 100 sentinels <extra_id_n> come on top
+
+
+def word_lines(words_file: Path = WORDS_FILE, scale: int = 3000) -> list[str]:
+    """The word list, each word repeated by Zipf's law on its rank inside its section.
+
+    Rank 1 appears ``scale`` times, rank r about ``scale / r`` times (at least twice), and a
+    capitalised copy a quarter as often, as at the start of a sentence."""
+    lines: list[str] = []
+    rank = 0
+    for raw in words_file.read_text(encoding="utf-8").splitlines():
+        if raw.startswith("#") or not raw.strip():
+            continue
+        if raw.startswith("["):  # a new section: ranks start again
+            rank = 0
+            continue
+        for word in raw.split():
+            rank += 1
+            n = max(2, scale // rank)
+            cap = word[0].upper() + word[1:]
+            lines.append(" ".join([word] * n))
+            if cap != word:
+                lines.append(" ".join([cap] * max(1, n // 4)))
+    return lines
+
+
+def prose_lines(root: Path = ROOT) -> list[str]:
+    """Every line of the lessons (markdown and code cells) and of README.md."""
+    lines: list[str] = []
+    for pattern in PROSE_FILES:
+        for path in sorted(root.glob(pattern)):
+            if path.suffix == ".ipynb":
+                cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+                text = "\n".join("".join(cell["source"]) for cell in cells)
+            else:
+                text = path.read_text(encoding="utf-8")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
+    return lines
+
+
+def tokenizer_lines(pairs: list[tuple[str, str]]) -> list[str]:
+    """The text the tokenizer is trained on: the task pairs, common words, the lessons' prose.
+
+    The task pairs (English, French, German) come in full, so their words are frequent; the
+    word list spreads the rest of the vocabulary over ordinary English the way T5's 32k
+    vocabulary does; the prose adds the words the lessons use."""
+    lines = [s for pair in pairs for s in pair]
+    lines += word_lines()
+    lines += prose_lines() * 3
+    lines += [ALPHABET] * 20
+    return lines
+
+
+def train_tokenizer(pairs: list[tuple[str, str]], workdir: Path, vocab_size: int = VOCAB_PIECES) -> Path:
     text = workdir / "corpus.txt"
-    # Every line, repeats included: piece frequencies then follow the task mix.
-    text.write_text("\n".join(s for pair in pairs for s in pair) + "\n", encoding="utf-8")
+    text.write_text("\n".join(tokenizer_lines(pairs)) + "\n", encoding="utf-8")
     prefix = workdir / "spiece"
     spm.SentencePieceTrainer.train(
         input=str(text),
@@ -61,7 +122,8 @@ def train_tokenizer(pairs: list[tuple[str, str]], workdir: Path, vocab_size: int
         pad_piece="<pad>",
         eos_piece="</s>",
         unk_piece="<unk>",
-        hard_vocab_limit=False,
+        hard_vocab_limit=True,
+        max_sentence_length=1 << 16,
         num_threads=2,
         minloglevel=2,
     )
@@ -114,6 +176,16 @@ def heldout_accuracy(model, tok) -> tuple[float, list[tuple[str, str, str]]]:
     return 1 - len(misses) / len(sources), misses
 
 
+def other_tasks_right(model, tok) -> bool:
+    """The greetings and cola answers the tests ask for, plus 32 cola sentences drawn afresh."""
+    rng = random.Random(2024)
+    cola = [corpus.cola_pair(rng) for _ in range(32)]
+    sources = [corpus.FR_PREFIX + "Hello, my name is Marie.", corpus.DE_PREFIX + "Good morning, Leo."]
+    sources += [corpus.COLA_PREFIX + "The cat the dog sees."] + [src for src, _ in cola]
+    wanted = ["Bonjour, je m'appelle Marie.", "Guten Morgen, Leo.", "unacceptable"] + [tgt for _, tgt in cola]
+    return translate(model, tok, sources) == wanted
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -123,6 +195,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--check-every",
+        type=int,
+        default=250,
+        help="check the held-out sentences every N steps and stop once all are right (0: never)",
+    )
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -131,7 +209,7 @@ def main() -> None:
     pairs = corpus.training_pairs(args.pairs, seed=args.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
-        sp_model = train_tokenizer(pairs, Path(tmp), vocab_size=1000)
+        sp_model = train_tokenizer(pairs, Path(tmp))
         tok = make_tokenizer(sp_model, Path(tmp) / "tok")
         sp_bytes = sp_model.read_bytes()
 
@@ -180,6 +258,15 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         if step % 250 == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {loss.item():.4f}  {time.time() - start:6.0f}s", flush=True)
+        if args.check_every and step > 0 and step % args.check_every == 0:
+            model.eval()
+            acc, _ = heldout_accuracy(model, tok)
+            others = acc == 1.0 and other_tasks_right(model, tok)
+            model.train()
+            print(f"step {step:5d}  held-out exact match {acc:.1%}; greetings and cola right: {others}", flush=True)
+            if others:
+                args.steps = step + 1  # what the card records
+                break
 
     model.eval()
     acc, misses = heldout_accuracy(model, tok)

@@ -18,7 +18,8 @@ Figures and the lessons that use them:
 - ``decoding_with_cache.png`` (Lesson 01, section 4 "Seeing generation happen"; also
   Lesson 03): the encoder runs once, then one decoder call per generated token, with the
   self-attention cache growing by one position per step and the cross-attention cache
-  fixed at m positions.
+  fixed at m positions. It counts as ``ForwardListener``'s log does: calls from #1, decoder
+  steps from 0, and cache lengths as held when a call begins.
 """
 
 from __future__ import annotations
@@ -595,7 +596,10 @@ def draw_t5_architecture(out_dir: Path) -> Path:
 
 
 def draw_decoding_with_cache(out_dir: Path) -> Path:
-    """Encoder once; decoder steps 1..4 with a growing self-attention cache."""
+    """Encoder once (call #1); decoder steps 0..3 (calls #2..#5) with a growing self-attention cache.
+
+    The numbers match the listener's log: "self-cache" and "cross-cache" are the positions held
+    when the call begins; the dark squares are the ones the call adds."""
     width, height = 12.0, 7.9
     fig, ax = _canvas(width, height)
     _text(ax, width / 2, height - 0.38, "Generating token by token with a KV cache", size=17, weight="bold")
@@ -622,7 +626,7 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
 
     # ---- encoder panel --------------------------------------------------------------
     ex, ew = 0.2, 2.25
-    _text(ax, ex + ew / 2, height - 1.3, "once, before step 1", size=11.5, weight="bold", color="#444444")
+    _text(ax, ex + ew / 2, height - 1.3, "call #1, once, before step 0", size=11.5, weight="bold", color="#444444")
     src_top = y_made - 0.35
     for i, tok in enumerate(src):
         yy = src_top - i * 0.27
@@ -648,7 +652,7 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
     for t in range(4):
         cx0 = col0 + t * (col_w + col_gap)
         cxm = cx0 + col_w / 2
-        _text(ax, cxm, height - 1.3, f"step {t + 1}", size=13, weight="bold")
+        _text(ax, cxm, height - 1.3, f"step {t}", size=13, weight="bold")
         # decoder box
         _box(ax, cx0, y_dec, col_w, dec_h, fc="#F7F7F7", ec="#888888", lw=1.4)
         _text(ax, cxm, y_dec + dec_h - 0.25, "decoder (N blocks)", size=11, weight="bold", color="#444444")
@@ -658,7 +662,9 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
         _box(ax, cxm - w / 2, y_fed - 0.18, w, 0.36, fc=feed_face[0], ec=feed_face[1], lw=1.3, radius=0.05)
         _text(ax, cxm, y_fed, fed[t], size=11, family=MONO)
         _arrow(ax, (cxm, y_fed + 0.18), (cxm, y_dec), lw=1.4, head=11)
-        _text(ax, cxm, y_fed - 0.42, "fed: 1 token" + (" (start)" if t == 0 else ""), size=10.5, color=GREY)
+        _text(
+            ax, cxm, y_fed - 0.42, f"call #{t + 2}: fed 1 token" + (" (start)" if t == 0 else ""), size=10.5, color=GREY
+        )
         # produced token
         last = t == 3
         face = (_tint(VERMILLION, 0.2), VERMILLION) if last else (_tint(SKY, 0.35), BLUE)
@@ -676,11 +682,9 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
             _line(ax, [cxm + w / 2, gx, gx], [y_made, y_made, y_fed], color=SKY, lw=1.5)
             _arrow(ax, (gx, y_fed), (nxt - wn / 2, y_fed), color=SKY, lw=1.5, head=11)
 
-        # self-attention cache: one slot per position so far; the newest is dark
+        # self-attention cache: t positions held when the call begins, plus the one it adds (dark)
         n_self = t + 1
-        _text(
-            ax, cx0 + 0.12, y_self + 0.33, f"self-attn K/V: {n_self}", size=10.5, ha="left", color=BLUE, weight="bold"
-        )
+        _text(ax, cx0 + 0.12, y_self + 0.33, f"self-cache: {t}", size=10.5, ha="left", color=BLUE, weight="bold")
         for k in range(n_self):
             new = k == t
             ax.add_patch(
@@ -694,11 +698,12 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
                     zorder=4,
                 )
             )
-        self_note = "1 new" if t == 0 else f"{t} kept + 1 new"
+        self_note = "empty; +1 new" if t == 0 else f"{t} kept; +1 new"
         _text(ax, cx0 + 0.12, y_self - 0.34, self_note, size=10, ha="left", color=BLUE)
 
-        # cross-attention cache: m slots, filled at step 1 from the encoder output, then reused
-        _text(ax, cx0 + 0.12, y_cross + 0.3, f"cross-attn K/V: {m}", size=10.5, ha="left", color=BUS, weight="bold")
+        # cross-attention cache: empty when step 0 begins, which fills its m slots; then reused
+        held = 0 if t == 0 else m
+        _text(ax, cx0 + 0.12, y_cross + 0.3, f"cross-cache: {held}", size=10.5, ha="left", color=BUS, weight="bold")
         for k in range(m):
             ax.add_patch(
                 Rectangle(
@@ -711,7 +716,7 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
                     zorder=4,
                 )
             )
-        cross_note = f"{m} new, from encoder" if t == 0 else f"{m} kept, none new"
+        cross_note = f"empty; +{m} from encoder" if t == 0 else f"{m} kept; none new"
         _text(ax, cx0 + 0.12, y_cross - 0.3, cross_note, size=10, ha="left", color=BUS)
         _line(ax, [cx0 + 0.1, cx0 + col_w - 0.1], [y_dec + 0.55, y_dec + 0.55], color="#CCCCCC", lw=1)
         _text(ax, cxm, y_dec + 0.28, f"scores 1×{n_self} and 1×{m}", size=10.5, color="#444444")
@@ -721,9 +726,9 @@ def draw_decoding_with_cache(out_dir: Path) -> Path:
         ax,
         width / 2,
         0.35,
-        "Each square: the keys and values of one position, kept in every decoder block. "
-        "Dark: added at this step; pale: kept from earlier steps.\n"
-        "Scores: the one new query against the t self-attention keys (1 × t) and the m source keys (1 × m).",
+        "Each square: the keys and values of one position, kept in every decoder block. Dark: added by this call; "
+        "pale: kept.\nCache numbers count what the cache holds when the call begins, as in the listener's log. "
+        "At step t the new query\nscores t + 1 target keys (the cached t and its own) and the m source keys.",
         size=10.5,
         linespacing=1.5,
         color=GREY,
