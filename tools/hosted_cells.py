@@ -22,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-COURSE_REPO_URL = "https://github.com/encoder-decoder-course/t5-lessons.git"  # to be set to the public repository
+# The git address the setup cell clones on Colab/Kaggle. Empty until the course has a public home:
+# then write it here and run this script. Never guess one: a guessed address could clone someone else's code.
+COURSE_REPO_URL = ""
 CLONE_NAME = "t5-lessons"
 
 SETUP_ID, CHECK_ID = "env-setup", "env-check"
@@ -35,7 +37,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-COURSE_REPO_URL = os.environ.get("COURSE_REPO_URL", "{COURSE_REPO_URL}")
+# The course's git address (the repository you opened this notebook from): write it between the quotes, or set
+# the environment variable COURSE_REPO_URL. On Kaggle you can instead add the repository as a dataset.
+COURSE_REPO_URL = os.environ.get("COURSE_REPO_URL") or "{COURSE_REPO_URL}"
 ON_COLAB = Path("/content").is_dir() and importlib.util.find_spec("google") is not None and importlib.util.find_spec("google.colab") is not None
 ON_KAGGLE = Path("/kaggle").is_dir()
 
@@ -46,6 +50,11 @@ if ON_COLAB or ON_KAGGLE:
         if uploaded:  # the repository added to the notebook as a Kaggle dataset
             print(f"Copying the course from {{uploaded[0].parent}} to {{course}} ...")
             shutil.copytree(uploaded[0].parent, course)
+        elif not COURSE_REPO_URL:
+            raise SystemExit(
+                "This notebook does not know where the course lives. Write the course's git address into "
+                "COURSE_REPO_URL at the top of this cell (the repository you opened this notebook from), then run it again."
+            )
         else:
             print(f"Fetching the course from {{COURSE_REPO_URL}} into {{course}} ...")
             subprocess.run(["git", "clone", "--quiet", "--depth", "1", COURSE_REPO_URL, str(course)], check=True)
@@ -67,7 +76,7 @@ check_environment()  # one line; if a library is out of range it prints the comm
 # lesson 01: (id of the text cell that shows the figure, id of the new cell, figure file)
 FIGURES = [
     ("c026", "fig-architecture-hosted", "t5_architecture.png"),
-    ("c051", "fig-decoding-hosted", "decoding_with_cache.png"),
+    ("c041", "fig-decoding-hosted", "decoding_with_cache.png"),
     ("c052", "fig-text-to-text-hosted", "text_to_text.png"),
 ]
 
