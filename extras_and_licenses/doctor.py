@@ -138,8 +138,6 @@ def check(cache_dir=None, probe_hub=None) -> Report:
     # Lesson memory needs
     if gpu_gb:
         for lesson, need in models.LESSON_GPU_GB.items():
-            if need == 0:
-                continue
             status = OK if need * 1.1 <= gpu_gb else FAIL
             rep.add(f"lesson {lesson} memory", status, f"needs about {need:.1f} GB of {gpu_gb:.1f} GB")
 
