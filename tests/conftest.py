@@ -40,3 +40,13 @@ def hf_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DEMO_MODE", raising=False)
     monkeypatch.delenv("COURSE_STANDIN", raising=False)
     return cache
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA GPU: without one they are skipped, and the summary says why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); runs on a GPU machine: python -m pytest -m gpu")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -233,6 +233,20 @@ def test_model_id_offline_falls_back_to_the_demo_with_its_banner(hf_cache, capsy
     assert len(result) == 1 and isinstance(result[0]["translation_text"], str)
 
 
+@pytest.mark.gpu
+def test_on_a_gpu_the_pipeline_runs_where_the_model_is(tiny_t5):
+    model, tokenizer = tiny_t5
+    model = model.to("cuda")
+    pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, max_new_tokens=NEW)
+    assert pipe.device.type == "cuda"
+    batch = tokenizer([FR + t for t in TEXTS], padding=True, return_tensors="pt").to("cuda")
+    expected = model.generate(**batch, **pipe.generate_kwargs).cpu()
+    ids = pipe(TEXTS, batch_size=3, return_tensors=True)
+    assert plain(ids) == [{"translation_token_ids": e.tolist()} for e in expected]
+    by_hand_stages = pipe.postprocess(pipe._forward(pipe.preprocess(TEXTS[0]).to(pipe.device)))
+    assert by_hand_stages == pipe(TEXTS[0]) and model.device.type == "cuda"
+
+
 def test_other_tasks_go_to_transformers_unchanged(monkeypatch):
     seen = {}
     monkeypatch.setattr(transformers, "pipeline", lambda *args, **kwargs: seen.update(args=args, kwargs=kwargs))
