@@ -1,6 +1,7 @@
 # Two commands do all set-up (see README.md):
 #   make lab    create the environment if needed, then open the lessons in JupyterLab
 #   make test   create the test environments if needed, then run the whole test suite
+#   make test-fast  the edit-test loop: ruff and the tests on transformers 5, without lessons or browser
 PYTHON ?= python3
 VENV ?= .venv
 VENV_TF4 ?= .venv-tf4
@@ -10,7 +11,7 @@ PORT ?= 8888
 # Tests that also run on transformers 4.57 (the parity tests live there).
 TF4_TESTS ?= tests/test_pipelines.py tests/test_forward_listener.py tests/test_demo_model.py
 
-.PHONY: lab test env env-tf4 env-colab lint chp
+.PHONY: lab test test-fast env env-tf4 env-colab lint chp
 
 # --- class hub (issue 14): configurable-http-proxy for tests/test_jupyterhub.py, from npm into a local
 # prefix kept between runs (never global). Without npm the test skips, or fails under COURSE_REQUIRE_BROWSER=1.
@@ -38,9 +39,14 @@ lab: env
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: env env-tf4 env-colab chp
-	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts
+	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts deploy
 	VENV_COLAB=$(VENV_COLAB) $(VENV)/bin/python -m pytest -q
 	$(VENV_TF4)/bin/python -m pytest -q $(TF4_TESTS)
+
+# No lesson notebooks, no Chromium, no transformers 4.57 run: what `make test` adds to this.
+test-fast: env
+	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts deploy
+	$(VENV)/bin/python -m pytest -q -m "not notebook and not browser"
 
 lint: env
 	$(VENV)/bin/ruff check --fix extras_and_licenses tests tools bench notebooks

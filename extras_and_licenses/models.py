@@ -482,7 +482,8 @@ class LoadedModel:
         yield self.tokenizer
 
 
-def _network_error(exc: BaseException) -> bool:
+def is_network_error(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it came from) means the hub could not be reached."""
     names = {type(e).__name__ for e in _chain(exc)}
     markers = {
         "ConnectionError",
@@ -509,7 +510,8 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
-def _disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it came from) is a full disk (ENOSPC)."""
     return any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in _chain(exc))
 
 
@@ -557,6 +559,42 @@ def _to_device(model, placement: Placement, label: str):
         raise NotEnoughGPUMemoryError(gpu_cap.oom_message(f"loading {label} ({state} on the card)")) from exc
 
 
+def _load_standin(model_id: str, placement: Placement, attn_implementation, verbose: bool) -> LoadedModel:
+    """What :func:`load_model` returns under ``COURSE_STANDIN=random``: the lesson model's real architecture
+    with random weights (``standins``), marked like a demo model. The banner always prints."""
+    import torch
+
+    from . import standins
+
+    spec = resolve(model_id)
+    reminder = (
+        f"RANDOM WEIGHTS again: the benchmark stand-in for {spec.name}; outputs are noise "
+        f"(see the first banner; unset {standins.STANDIN_ENV} for the real model)."
+    )
+    show_banner(banner_box(standins.banner_lines(spec.name, spec.parameters)), "course-standin-banner", reminder)
+    config = standins.read_config(spec.name)
+    try:
+        model = standins.build_model(config, placement.device, placement.dtype, attn_implementation=attn_implementation)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise NotEnoughGPUMemoryError(
+            f"The GPU ran out of memory building the {spec.name} stand-in. Free earlier models (`del model` then "
+            "`extras_and_licenses.models.free_gpu_memory()`), restart the kernel, or use a GPU with more memory."
+        ) from exc
+    if model.num_parameters() != spec.parameters:
+        raise RuntimeError(
+            f"the {spec.name} stand-in has {model.num_parameters():,} parameters, not {spec.parameters:,}: "
+            f"check {standins.config_file(spec.name)}"
+        )
+    model.config.course_demo_stands_in_for = spec.name  # quality checks in the lessons skip, as for the demo
+    model.config.course_standin = "random"
+    if verbose:
+        print(placement.note)
+    reason = (
+        f"{standins.STANDIN_ENV}=random is set: {spec.name}'s architecture with random weights (benchmark stand-in)."
+    )
+    return LoadedModel(model, standins.build_tokenizer(), spec.name, "standin", placement, demo_reason=reason)
+
+
 def load_model(
     model_id: str = "t5-base",
     *,
@@ -581,10 +619,10 @@ def load_model(
 
     gpu_cap.apply(placement.device)  # a class hub's per-kernel cap (COURSE_GPU_MEMORY_GB), before any weights move
 
-    from . import standins  # imported here: standins imports this module
+    from . import standins  # one way only: standins imports nothing from this module
 
     if standins.standin_requested(model_id, demo):  # COURSE_STANDIN=random: random weights, for bench/
-        return standins.load_standin(model_id, placement, attn_implementation=attn_implementation, verbose=verbose)
+        return _load_standin(model_id, placement, attn_implementation, verbose)
 
     if isinstance(model_id, str) and model_id != "demo" and Path(model_id).expanduser().is_dir():
         model, tok = _from_pretrained(
@@ -618,13 +656,13 @@ def load_model(
                 if shared_cache(cache_dir) is not None:
                     reason = _shared_cache_reason(spec, shared_cache(cache_dir))
             except Exception as exc:  # noqa: BLE001 - classified below; anything else re-raised
-                if _disk_full(exc):
+                if is_disk_full(exc):
                     raise DiskFullError(
                         f"The disk filled up while downloading {spec.name} ({spec.download_bytes / 1e9:.1f} GB). "
                         f"Free space under {hub_cache_dir(cache_dir)}, or point HF_HUB_CACHE at a bigger disk, "
                         "then run `python -m extras_and_licenses prefetch` to resume."
                     ) from exc
-                if not _network_error(exc):
+                if not is_network_error(exc):
                     raise
                 reason = f"{spec.name} is not in the local cache and the model hub cannot be reached."
             else:

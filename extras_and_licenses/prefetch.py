@@ -64,10 +64,11 @@ def prefetch(
     probe_hub = probe_hub or models.hub_reachable
     print(f"Hugging Face cache: {cache}")
     results = []
-    pending = [s for s in specs if not models.is_cached(s, cache_dir)]
+    cached = {spec.name: models.is_cached(spec, cache_dir) for spec in specs}  # looked at once per model
+    pending = [s for s in specs if not cached[s.name]]
     hub = probe_hub() if (pending and not check_only) else (True, "")
     for spec in specs:
-        if models.is_cached(spec, cache_dir):
+        if cached[spec.name]:
             size = sum(models.cached_files(spec, cache_dir).values())
             results.append(PrefetchResult(spec.name, "cached", size, "already complete, skipped"))
         elif check_only:
@@ -95,9 +96,9 @@ def prefetch(
             try:
                 download(spec, cache_dir)
             except Exception as exc:  # noqa: BLE001 - reported, never raised
-                if models._disk_full(exc):
+                if models.is_disk_full(exc):
                     why = f"disk full: free space under {cache} or set HF_HUB_CACHE to a bigger disk, then rerun"
-                elif models._network_error(exc):
+                elif models.is_network_error(exc):
                     why = "the hub cannot be reached: check the network (or a proxy), then rerun to resume"
                 else:
                     why = f"{type(exc).__name__}: {exc}"

@@ -25,7 +25,8 @@ time with a stand-in is an upper bound for the real model's; the benchmark force
 (``min_new_tokens = max_new_tokens``) where it times decoding itself.
 
 Used by ``models.load_model`` (when ``COURSE_STANDIN=random``), by ``bench/`` and by the tests.
-No lesson imports it.
+No lesson imports it. It imports nothing from the rest of the package: ``models`` uses it, never
+the reverse (``models`` resolves ids, shows the banner and wraps the result in a ``LoadedModel``).
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ from pathlib import Path
 
 import torch
 
-from . import models
-
 STANDIN_ENV = "COURSE_STANDIN"
+
+
+class StandinSettingError(ValueError):
+    """COURSE_STANDIN is set to something other than ``random``."""
+
+
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 CONFIG_FILES = {"t5-base": "t5-base.json", "t5-large": "t5-large.json", "google/flan-t5-large": "flan-t5-large.json"}
+DEMO_TOKENIZER = Path(__file__).resolve().parent / "demo_model" / "tokenizer.json"
 SEED = 0
 VOCAB_SIZE = 32128  # T5's embedding rows (the real tokenizer names 32,100 of them)
 SENTINELS = 100  # <extra_id_0> ... <extra_id_99>, at ids 32099 down to 32000 as in T5
@@ -59,23 +65,32 @@ def standin_requested(model_id, demo: bool | None = None) -> bool:
     if value in {"", "0", "off", "no", "false"}:
         return False
     if value != "random":
-        raise models.CourseModelError(
+        raise StandinSettingError(
             f"{STANDIN_ENV}={os.environ[STANDIN_ENV]!r} is not understood: the only stand-in is 'random' "
             f"(random weights, for the GPU benchmark). Unset {STANDIN_ENV} to load the real models."
         )
     if demo or not isinstance(model_id, str) or model_id == "demo" or Path(model_id).expanduser().is_dir():
         return False
-    try:
-        models.resolve(model_id)
-    except models.UnknownModelError:
-        return False
-    return True
+    return config_file(model_id) is not None
+
+
+def config_file(model_id: str) -> Path | None:
+    """The kept config for an id whose last part names a lesson model (``t5-base``, ``google-t5/t5-base``,
+    ``flan-t5-large``, ``google/flan-t5-large``); None for any other id. ``models.resolve`` still checks
+    the whole id before a stand-in is built."""
+    short = model_id.rsplit("/", 1)[-1]
+    for file in CONFIG_FILES.values():
+        if short == file.removesuffix(".json"):
+            return CONFIG_DIR / file
+    return None
 
 
 def read_config(model_id: str) -> dict:
-    """The kept configuration of a lesson model (id or alias), as the dict in its JSON file."""
-    spec = models.resolve(model_id)
-    return json.loads((CONFIG_DIR / CONFIG_FILES[spec.name]).read_text())
+    """The kept configuration of a lesson model (name, hub id or short name), as the dict in its JSON file."""
+    path = config_file(model_id) if isinstance(model_id, str) else None
+    if path is None:
+        raise KeyError(f"No kept config for {model_id!r}: stand-ins exist for {', '.join(CONFIG_FILES)}.")
+    return json.loads(path.read_text())
 
 
 def tiny_config(config: dict) -> dict:
@@ -113,7 +128,7 @@ def build_model(config: dict, device="cpu", dtype=torch.float32, *, attn_impleme
 
 @functools.lru_cache(maxsize=1)
 def _padded_tokenizer_json() -> str:
-    spec = json.loads((models.DEMO_MODEL_DIR / "tokenizer.json").read_text())
+    spec = json.loads(DEMO_TOKENIZER.read_text())
     vocab = spec["model"]["vocab"]  # [[piece, score], ...]; the demo's sentinels are its last 100 pieces
     pieces = [entry for entry in vocab if not entry[0].startswith("<extra_id_")]
     sentinels = sorted((entry for entry in vocab if entry[0].startswith("<extra_id_")), key=lambda e: -int(e[0][10:-1]))
@@ -148,55 +163,13 @@ def build_tokenizer():
     return tokenizer
 
 
-def banner_text(stands_in_for: str) -> str:
-    spec = models.resolve(stands_in_for)
-    return models.banner_box(
-        [
-            "RANDOM WEIGHTS (benchmark stand-in) - NOT THE REAL MODEL",
-            f"Standing in for: {spec.name} (its real architecture, {spec.parameters:,} parameters)",
-            f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: bench/run_gpu_benchmarks.py).",
-            "The weights are random numbers: every output is noise; only time and memory mean anything.",
-            "Text goes through the demo tokenizer, padded with filler pieces «n» to 32,128 ids.",
-            f"To use the real model: unset {STANDIN_ENV}.",
-        ]
-    )
-
-
-def show_banner(stands_in_for: str) -> str:
-    """The stand-in banner: in full once per kernel (a red box in Jupyter), then a one-line reminder.
-
-    Returns what was shown, as text."""
-    reminder = (
-        f"RANDOM WEIGHTS again: the benchmark stand-in for {stands_in_for}; outputs are noise "
-        f"(see the first banner; unset {STANDIN_ENV} for the real model)."
-    )
-    return models.show_banner(banner_text(stands_in_for), "course-standin-banner", reminder)
-
-
-def load_standin(model_id: str, placement, *, attn_implementation=None, verbose: bool = True):
-    """What ``load_model`` returns under ``COURSE_STANDIN=random``: a :class:`models.LoadedModel`.
-
-    ``placement`` is ``models.choose_device_and_dtype(...)``'s answer. The banner always prints.
-    """
-    spec = models.resolve(model_id)
-    show_banner(spec.name)
-    try:
-        model = build_model(
-            read_config(spec.name), placement.device, placement.dtype, attn_implementation=attn_implementation
-        )
-    except torch.cuda.OutOfMemoryError as exc:
-        raise models.NotEnoughGPUMemoryError(
-            f"The GPU ran out of memory building the {spec.name} stand-in. Free earlier models (`del model` then "
-            "`extras_and_licenses.models.free_gpu_memory()`), restart the kernel, or use a GPU with more memory."
-        ) from exc
-    if model.num_parameters() != spec.parameters:
-        raise RuntimeError(
-            f"the {spec.name} stand-in has {model.num_parameters():,} parameters, not {spec.parameters:,}: "
-            f"check {CONFIG_DIR / CONFIG_FILES[spec.name]}"
-        )
-    model.config.course_demo_stands_in_for = spec.name  # quality checks in the lessons skip, as for the demo
-    model.config.course_standin = "random"
-    if verbose:
-        print(placement.note)
-    reason = f"{STANDIN_ENV}=random is set: {spec.name}'s architecture with random weights (benchmark stand-in)."
-    return models.LoadedModel(model, build_tokenizer(), spec.name, "standin", placement, demo_reason=reason)
+def banner_lines(stands_in_for: str, parameters: int) -> list[str]:
+    """The stand-in banner's lines, for ``models`` to frame and show."""
+    return [
+        "RANDOM WEIGHTS (benchmark stand-in) - NOT THE REAL MODEL",
+        f"Standing in for: {stands_in_for} (its real architecture, {parameters:,} parameters)",
+        f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: bench/run_gpu_benchmarks.py).",
+        "The weights are random numbers: every output is noise; only time and memory mean anything.",
+        "Text goes through the demo tokenizer, padded with filler pieces «n» to 32,128 ids.",
+        f"To use the real model: unset {STANDIN_ENV}.",
+    ]

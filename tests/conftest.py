@@ -48,3 +48,13 @@ def _banners_in_full():
     from extras_and_licenses import models
 
     models.forget_banners()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA GPU: without one they are skipped, and the summary says why."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); runs on a GPU machine: python -m pytest -m gpu")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -1,7 +1,9 @@
 """The GPU benchmark runs: its CPU smoke mode (tiny models, an injected notebook) goes through every
 part and writes its table and results file; and BENCHMARKS.md is what the renderer makes.
 
-These tests check that the benchmark works, never the numbers it measures.
+These tests check that the benchmark works, never the numbers it measures, and none depends on the
+machine's speed: the smoke run gets a budget it cannot use up (its subprocess timeout only guards
+against a hang), and the budget's arithmetic is tested on a fake clock.
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gpu_report  # noqa: E402
+
+UNLIMITED = "1000000"  # seconds: a --budget no smoke run comes near, so no part is cut for time
+HANG_GUARD_S = 1800  # a hung run fails here; a slow one (a loaded CI machine) still finishes
 
 
 def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
@@ -24,7 +32,7 @@ def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
         command,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=HANG_GUARD_S,
         env=dict(os.environ, OMP_NUM_THREADS="2", **env),
         cwd=cwd,
     )
@@ -35,12 +43,13 @@ def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
 def test_smoke_run_writes_its_table_and_results(tmp_path):
     committed = (ROOT / "BENCHMARKS.md").read_text()
     markdown = tmp_path / "smoke.md"
-    command = [sys.executable, str(ROOT / "bench" / "run_gpu_benchmarks.py"), "--smoke"]
+    command = [sys.executable, str(ROOT / "bench" / "run_gpu_benchmarks.py"), "--smoke", "--budget", UNLIMITED]
     run_ok(command + ["--results-dir", str(tmp_path), "--markdown", str(markdown)], tmp_path)
     assert (ROOT / "BENCHMARKS.md").read_text() == committed, "a smoke run must not touch BENCHMARKS.md"
 
     results = json.loads((tmp_path / "cpu-smoke.json").read_text())
     assert results["kind"] == "smoke" and results["bandwidth"]["bytes_per_s"] > 0
+    assert not [s for s in results["skipped"] if "left" in s["reason"] or "budget" in s["reason"]], results["skipped"]
     [notebook] = results["lessons"]
     assert notebook["status"] == "completed" and not notebook["errors"], notebook
     # the injected cells reported back from the kernel: off the GPU, the live tensor bytes, which
@@ -48,7 +57,8 @@ def test_smoke_run_writes_its_table_and_results(tmp_path):
     memory = notebook["memory"]
     assert memory["cuda"] is False and memory["tensor_peak"] >= memory["tensor_now"] >= 2_286_592 * 4, memory
     assert results["listener"] and results["listener"][0]["ratio"] is not None
-    assert any(row["status"] == "ok" for row in results["decode"])
+    eager = [row for row in results["decode"] if row["mode"] != "static cache + compile"]
+    assert len(eager) == 6 and all(row["status"] == "ok" for row in eager), eager  # 3 shapes x 2 modes, float32
     assert any("static cache + compile" in item["item"] for item in results["skipped"])  # no GPU here
 
     table = markdown.read_text()
@@ -152,7 +162,16 @@ def test_the_device_script_passes_its_options_and_exports_to_out(tmp_path):
     """bench/on_gpu_machine.sh is the whole device call; with no wheels it uses this Python's packages."""
     out = tmp_path / "out"
     done = run_ok(
-        ["bash", str(ROOT / "bench" / "on_gpu_machine.sh"), "--smoke", "--parts", "bandwidth", "decode"],
+        [
+            "bash",
+            str(ROOT / "bench" / "on_gpu_machine.sh"),
+            "--smoke",
+            "--budget",
+            UNLIMITED,
+            "--parts",
+            "bandwidth",
+            "decode",
+        ],
         tmp_path,
         OUT=str(out),
         WHEEL_DIR=str(tmp_path / "no-wheels"),
@@ -163,3 +182,26 @@ def test_the_device_script_passes_its_options_and_exports_to_out(tmp_path):
     assert results["kind"] == "smoke" and "--parts bandwidth decode" in results["command"]
     assert results["lessons"] == [] and results["decode"]  # only the parts asked for ran
     assert "Decode speed" in (out / "BENCHMARKS.md").read_text()
+
+
+def test_the_budget_shares_time_and_passes_on_what_a_part_leaves(monkeypatch):
+    """The time-budget arithmetic, on a fake clock: the parts' shares, the carry, the cap at what is left."""
+    import run_gpu_benchmarks as bench
+
+    now = [bench.T0]
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    scale = 100.0 / sum(bench.SHARES.values())  # a 100 s run of every part
+    budget = bench.Budget(100.0, scale)
+    with budget.part("bandwidth") as deadline:
+        assert deadline - now[0] == pytest.approx(bench.SHARES["bandwidth"] * scale)
+        now[0] += 1.0
+    unused = bench.SHARES["bandwidth"] * scale - 1.0
+    with budget.part("lessons") as deadline:
+        assert deadline - now[0] == pytest.approx(bench.SHARES["lessons"] * scale + unused)  # the carry
+        assert bench.seconds_left(deadline) == pytest.approx(deadline - now[0])
+        now[0] += 90.0  # past its deadline: nothing carries on
+    with budget.part("listener") as deadline:
+        assert deadline - now[0] == pytest.approx(100.0 - 91.0)  # capped at what the run has left
+        now[0] += 9.0
+    with budget.part("decode") as deadline:
+        assert deadline == now[0]  # nothing left: the part's own checks skip what does not fit

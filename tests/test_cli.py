@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 from collections import namedtuple
 
-import pytest
+import torch
 
 from extras_and_licenses import doctor, models, prefetch
 from extras_and_licenses.__main__ import main
@@ -49,7 +50,13 @@ def test_prefetch_downloads_only_what_is_missing(hf_cache, capsys):
     results = prefetch.prefetch(download=fake_download, probe_hub=lambda: (True, "pretend"))
     assert fetched == ["t5-large", "google/flan-t5-large"]
     assert [r.status for r in results] == ["cached", "downloaded", "downloaded"]
-    assert "GB" in capsys.readouterr().out
+    on_disk = [sum(models.cached_files(spec).values()) for spec in SPECS]  # what each model's files hold
+    assert min(on_disk) > 1_000_000 and [r.bytes for r in results] == on_disk
+    out = capsys.readouterr().out
+    for r, size in zip(results, on_disk):  # e.g. "  t5-large   downloaded   0.01 GB"
+        assert r.line() in out and f"{size / 1e9:5.2f} GB" in r.line()
+    assert f"Total in cache for these models: {sum(on_disk) / 1e9:.2f} GB." in out
+    assert "All requested lesson models are ready offline." in out
 
 
 def test_prefetch_with_the_hub_unreachable_reports_instead_of_raising(hf_cache, capsys):
@@ -64,6 +71,15 @@ def test_prefetch_network_error_mid_download_is_reported(hf_cache, capsys):
 
     results = prefetch.prefetch(["t5-base"], download=dies, probe_hub=lambda: (True, "pretend"))
     assert results[0].status == "failed" and "rerun to resume" in results[0].message
+
+
+def test_prefetch_full_disk_mid_download_names_the_fix(hf_cache, capsys):
+    def fills_the_disk(spec, cache_dir):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    results = prefetch.prefetch(["t5-base"], download=fills_the_disk, probe_hub=lambda: (True, "pretend"))
+    assert results[0].status == "failed" and results[0].message.startswith("disk full: free space under ")
+    assert "HF_HUB_CACHE" in results[0].message
 
 
 def test_prefetch_notices_a_partial_download(hf_cache, capsys):
@@ -92,7 +108,9 @@ def _rows(report):
     return {r.check: r for r in report.rows}
 
 
-def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache):
+def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache, monkeypatch):
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda p: Usage(10**12, 0, 10**12))  # room for every model
     report = doctor.check()
     rows = _rows(report)
     for spec in SPECS:
@@ -100,7 +118,13 @@ def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache):
         assert "prefetch" in rows[f"model {spec.name}"].detail
     assert rows["model hub"].status == doctor.WARN
     assert rows["demo mode"].status == doctor.WARN
-    assert report.verdict[0] in (doctor.WARN, doctor.FAIL)
+    # this machine's known state: the tested library versions, room on the disk, a GPU or a warning that there is none
+    warned = {f"model {spec.name}" for spec in SPECS} | {"model hub", "demo mode"}
+    if not torch.cuda.is_available():
+        warned.add("GPU")
+    assert warned <= {r.check for r in report.rows if r.status == doctor.WARN}
+    assert [r.check for r in report.rows if r.status == doctor.FAIL] == []
+    assert report.verdict == (doctor.WARN, "READY WITH CAVEATS: the lessons run; read the rows marked WARN before class.")
     text = report.text()
     assert "Verdict:" in text and "transformers" in text
 
@@ -135,7 +159,6 @@ def test_doctor_html_table_for_notebooks(hf_cache):
 
 
 def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
-    torch = pytest.importorskip("torch")
     Props = namedtuple("Props", "name total_memory")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -147,6 +170,7 @@ def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
     assert rows["bfloat16"].status == doctor.OK
     assert rows["lesson 01 memory"].status == doctor.FAIL  # needs more than 2 GB
     assert rows["lesson 02 memory"].status == doctor.OK
+    assert [f"lesson {lesson} memory" in rows for lesson in models.LESSON_GPU_GB] == [True] * 5  # a row for each
 
 
 def test_doctor_command_line_prints_a_report_without_traceback(hf_cache):

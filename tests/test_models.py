@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import pytest
 import torch
@@ -228,4 +229,19 @@ def test_memory_helpers(tiny_t5):
     model, _ = tiny_t5
     gb = models.model_memory_gb(model)
     assert gb == pytest.approx(model.num_parameters() * 4 / 1e9, rel=0.05)
-    assert isinstance(models.free_gpu_memory(), str)
+    report = models.free_gpu_memory()
+    if torch.cuda.is_available():
+        assert re.fullmatch(r"GPU memory held by PyTorch: \d+\.\d\d GB allocated, \d+\.\d\d GB reserved\.", report)
+    else:
+        assert report == "No GPU: nothing to free."
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_model_lands_there_in_the_gpus_precision(capsys):
+    loaded = models.load_model("demo", verbose=True)
+    bf16 = torch.cuda.is_bf16_supported()
+    assert loaded.placement.device == "cuda" and loaded.model.device.type == "cuda"
+    assert next(loaded.model.parameters()).dtype == (torch.bfloat16 if bf16 else torch.float32)
+    assert torch.cuda.get_device_name(0) in capsys.readouterr().out  # the placement line names the GPU
+    del loaded
+    assert models.free_gpu_memory().startswith("GPU memory held by PyTorch: ")

@@ -52,6 +52,44 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+# A random T5 unlike the demo model: narrower, gated-gelu, its own output head, and real T5's kind of
+# task_specific_params (beam search, a max_length, early stopping, a summarization entry).
+RANDOM_T5 = dict(
+    d_model=48,
+    d_ff=96,
+    d_kv=12,
+    num_heads=4,
+    num_layers=3,
+    feed_forward_proj="gated-gelu",
+    tie_word_embeddings=False,
+    decoder_start_token_id=0,
+    pad_token_id=0,
+    eos_token_id=1,
+    task_specific_params={
+        "summarization": {"prefix": "summarize: ", "max_length": 30, "min_length": 5, "num_beams": 2},
+        "translation_en_to_de": {"prefix": "translate English to German: ", "max_length": 40, "num_beams": 4},
+        "translation_en_to_fr": {
+            "prefix": FR,
+            "max_length": 40,
+            "num_beams": 2,  # 2, not real T5's 4: the defaults case then runs 256 new tokens at half the cost
+            "early_stopping": True,
+        },
+    },
+)
+
+
+@pytest.fixture(params=["demo", "random-t5"])
+def t5(request, tiny_t5):
+    """The demo T5, then a random T5 of another shape (same tokenizer), as (model, tokenizer)."""
+    model, tokenizer = tiny_t5
+    if request.param == "random-t5":
+        from extras_and_licenses import standins
+
+        model = standins.build_model(dict(RANDOM_T5, vocab_size=len(tokenizer)), seed=1)
+        assert model.lm_head.weight is not model.shared.weight and model.config.d_model != tiny_t5[0].config.d_model
+    return model, tokenizer
+
+
 def by_hand(model, tokenizer, texts, prefix="", **generate_kwargs):
     """The reference: tokenize (padded), model.generate, one row of output ids per sequence."""
     batch = tokenizer([prefix + t for t in texts], padding=True, return_tensors="pt")
@@ -186,11 +224,27 @@ def test_model_id_offline_falls_back_to_the_demo_with_its_banner(hf_cache, capsy
     pipe = pipeline("translation_en_to_fr", model="t5-base", max_new_tokens=4)
     out = capsys.readouterr().out
     assert "DEMO MODEL" in out and "t5-base" in out
-    assert out.count("running on the CPU") == 1  # the placement is said once
+    placement = pipe.loaded.placement  # the CPU here; the GPU, named, on a GPU machine
+    assert placement.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert out.count(placement.note) == 1  # the placement is said once
     assert pipe.is_demo and pipe.loaded.is_demo and "DEMO" in repr(pipe)
     assert pipe.prefix == FR
     result = pipe("Good morning.")
     assert len(result) == 1 and isinstance(result[0]["translation_text"], str)
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_pipeline_runs_where_the_model_is(tiny_t5):
+    model, tokenizer = tiny_t5
+    model = model.to("cuda")
+    pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, max_new_tokens=NEW)
+    assert pipe.device.type == "cuda"
+    batch = tokenizer([FR + t for t in TEXTS], padding=True, return_tensors="pt").to("cuda")
+    expected = model.generate(**batch, **pipe.generate_kwargs).cpu()
+    ids = pipe(TEXTS, batch_size=3, return_tensors=True)
+    assert plain(ids) == [{"translation_token_ids": e.tolist()} for e in expected]
+    by_hand_stages = pipe.postprocess(pipe._forward(pipe.preprocess(TEXTS[0]).to(pipe.device)))
+    assert by_hand_stages == pipe(TEXTS[0]) and model.device.type == "cuda"
 
 
 def test_other_tasks_go_to_transformers_unchanged(monkeypatch):
@@ -281,6 +335,65 @@ def test_long_input_is_cut_to_the_limit_with_a_warning(translator):
         translator.preprocess(TEXTS[1])  # short input: no warning
 
 
+# ------------------------------------------------------------------ transformers 4's call shape
+def test_src_lang_and_tgt_lang_choose_the_pair_for_plain_translation(t5):
+    model, tokenizer = t5
+    pipe = pipeline("translation", model=model, tokenizer=tokenizer, src_lang="en", tgt_lang="fr", max_new_tokens=NEW)
+    assert isinstance(pipe, TranslationPipeline) and pipe.task == "translation_en_to_fr" and pipe.prefix == FR
+    expected = by_hand(model, tokenizer, TEXTS[:1], FR, **pipe.generate_kwargs)
+    assert pipe(TEXTS[0]) == [{"translation_text": decoded(tokenizer, expected)[0]}]
+    with pytest.raises(UnknownTaskError, match="src_lang='en', tgt_lang='fr'"):
+        pipeline("translation", model=model, tokenizer=tokenizer, src_lang="en")  # one language is not a pair
+
+
+def test_src_lang_and_tgt_lang_at_a_call_change_nothing_for_t5(t5):
+    model, tokenizer = t5
+    pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, max_new_tokens=NEW)
+    expected = pipe(TEXTS, return_tensors=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the pipeline's own pair: no warning
+        assert plain(pipe(TEXTS, src_lang="en", tgt_lang="fr", return_tensors=True)) == plain(expected)
+    with pytest.warns(UserWarning, match="tgt_lang='de' do not change this 'translation_en_to_fr' pipeline"):
+        other = pipe(TEXTS, src_lang="en", tgt_lang="de", return_tensors=True)
+    assert plain(other) == plain(expected)  # still French: T5 reads the pair from the prefix only
+
+
+def test_return_text_is_accepted_and_text_comes_unless_tensors_are_asked_for(t5):
+    model, tokenizer = t5
+    pipe = pipeline("text2text-generation", model=model, tokenizer=tokenizer, max_new_tokens=NEW)
+    text = pipe(FR + TEXTS[1])
+    assert set(text[0]) == {"generated_text"}
+    assert pipe(FR + TEXTS[1], return_text=False) == text == pipe(FR + TEXTS[1], return_text=True)
+    ids = plain(pipe(FR + TEXTS[1], return_tensors=True))
+    assert set(ids[0]) == {"generated_token_ids"}
+    assert plain(pipe(FR + TEXTS[1], return_text=True, return_tensors=True)) == ids  # ids only, as in 4.57
+    assert plain(pipe(FR + TEXTS[1], return_text=False, return_tensors=True)) == ids
+
+
+@pytest.mark.parametrize("batch_size", [1, 3], ids=["one-at-a-time", "padded-batch"])
+def test_seeded_sampling_one_text_equals_generate_a_list_after_one_draw(t5, batch_size):
+    """What holds with do_sample=True: a text as model.generate; a list as model.generate after the
+    DataLoader's one draw from torch's random generator (transformers' own pipelines do the same)."""
+    model, tokenizer = t5
+    pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, max_new_tokens=NEW, num_beams=1)
+    settings = dict(pipe.generate_kwargs, do_sample=True)
+
+    torch.manual_seed(0)
+    one = pipe(TEXTS[0], do_sample=True, return_tensors=True)
+    torch.manual_seed(0)
+    assert plain(one) == [{"translation_token_ids": by_hand(model, tokenizer, TEXTS[:1], FR, **settings)[0].tolist()}]
+
+    torch.manual_seed(0)
+    many = pipe(TEXTS, do_sample=True, return_tensors=True, batch_size=batch_size)
+    torch.manual_seed(0)
+    torch.empty((), dtype=torch.int64).random_()  # the DataLoader's draw (torch.utils.data's shared seed)
+    if batch_size == 1:
+        expected = [by_hand(model, tokenizer, [t], FR, **settings)[0] for t in TEXTS]
+    else:
+        expected = list(by_hand(model, tokenizer, TEXTS, FR, **settings))
+    assert plain(many) == [{"translation_token_ids": e.tolist()} for e in expected]
+
+
 # ------------------------------------------------------------------ token for token with transformers 4.57
 PARITY_CASES = [
     ("translation_en_to_fr", TEXTS[1], {}, {}),  # the defaults
@@ -314,8 +427,8 @@ PARITY_CASES = [
         "summarization",
     ],
 )
-def test_same_tokens_as_transformers_4_pipelines(tiny_t5, task, inputs, init, call):
-    model, tokenizer = tiny_t5
+def test_same_tokens_as_transformers_4_pipelines(t5, task, inputs, init, call):
+    model, tokenizer = t5
     theirs = transformers.pipeline(task, model=copy.deepcopy(model), tokenizer=tokenizer, device=-1, **init)
     ours = pipeline(task, model=model, tokenizer=tokenizer, **init)
     assert ours(inputs, **call) == theirs(inputs, **call)
@@ -331,3 +444,54 @@ def test_same_stages_as_transformers_4(tiny_t5):
     mine, builtin = ours.preprocess(TEXTS[1]), theirs.preprocess(TEXTS[1])
     assert {k: v.tolist() for k, v in mine.items()} == {k: v.tolist() for k, v in builtin.items()}
     assert isinstance(ours, Text2TextPipeline) and isinstance(ours, transformers.Pipeline)
+
+
+V4_CALL_SHAPE = [
+    ("translation_en_to_fr", TEXTS, {"src_lang": "en", "tgt_lang": "fr"}),
+    ("translation_en_to_fr", TEXTS[1], {"return_text": False}),
+    ("text2text-generation", FR + TEXTS[1], {"return_text": False}),
+    ("text2text-generation", FR + TEXTS[1], {"return_text": True, "return_tensors": True}),
+    ("translation_en_to_fr", TEXTS[0], {"do_sample": True}),
+    ("translation_en_to_fr", TEXTS, {"do_sample": True}),
+    ("translation_en_to_fr", TEXTS, {"do_sample": True, "batch_size": 3}),
+]
+
+
+@needs_builtin_pipelines
+@pytest.mark.parametrize(
+    "task, inputs, call",
+    V4_CALL_SHAPE,
+    ids=[
+        "src-tgt-lang",
+        "translation-return-text-false",
+        "text2text-return-text-false",
+        "return-text-and-tensors",
+        "sampling-one-text",
+        "sampling-list",
+        "sampling-padded-batch",
+    ],
+)
+def test_transformers_4_call_shape_gives_the_same_tokens(t5, task, inputs, call):
+    model, tokenizer = t5
+    # num_beams at the call: transformers 4 lets task_specific_params' num_beams beat one given at build time
+    call = dict(call, max_new_tokens=NEW, num_beams=1)
+    theirs = transformers.pipeline(task, model=copy.deepcopy(model), tokenizer=tokenizer, device=-1)
+    ours = pipeline(task, model=model, tokenizer=tokenizer)
+    torch.manual_seed(0)
+    expected = plain(theirs(inputs, **call))
+    torch.manual_seed(0)
+    assert plain(ours(inputs, **call)) == expected
+
+
+@needs_builtin_pipelines
+def test_plain_translation_with_languages_matches_transformers_4s_pair(t5):
+    model, tokenizer = t5
+    for pair in ("en_to_fr", "en_to_de"):
+        src, tgt = pair.split("_to_")
+        theirs = transformers.pipeline(
+            f"translation_{pair}", model=copy.deepcopy(model), tokenizer=tokenizer, device=-1
+        )
+        ours = pipeline("translation", model=model, tokenizer=tokenizer, src_lang=src, tgt_lang=tgt)
+        assert ours.prefix == theirs.prefix
+        call = dict(src_lang=src, tgt_lang=tgt, max_new_tokens=NEW, num_beams=2, return_tensors=True)
+        assert plain(ours(TEXTS, **call)) == plain(theirs(TEXTS, **call))

@@ -79,7 +79,7 @@ def test_standin_only_when_asked_for(monkeypatch, tmp_path):
     assert not standins.standin_requested(str(tmp_path))  # a local directory loads as usual
     assert not standins.standin_requested("t5-bse")  # load_model's own error for unknown ids
     monkeypatch.setenv(standins.STANDIN_ENV, "yes")
-    with pytest.raises(models.CourseModelError, match="only stand-in is 'random'"):
+    with pytest.raises(standins.StandinSettingError, match="only stand-in is 'random'"):
         standins.standin_requested("t5-base")
 
 
@@ -117,3 +117,26 @@ def test_random_tokens_are_generated_and_decoded():
         out = model.generate(**inputs, min_new_tokens=6, max_new_tokens=6, do_sample=True)
     assert out.shape == (2, 7)
     assert all(isinstance(text, str) for text in tokenizer.batch_decode(out))
+
+
+def test_standins_imports_nothing_from_the_package():
+    """models uses standins (load_model under COURSE_STANDIN=random); standins never uses models: no cycle."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(standins.__file__).read_text())
+    imported = [node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level]
+    imported += [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+        if alias.name.startswith("extras_and_licenses")
+    ]
+    assert imported == []
+
+
+def test_an_unknown_id_ending_like_a_lesson_model_still_gets_load_models_error(monkeypatch):
+    monkeypatch.setenv(standins.STANDIN_ENV, "random")
+    with pytest.raises(models.UnknownModelError, match="not one of the course models"):
+        models.load_model("someone/t5-base", device="meta")
