@@ -121,14 +121,22 @@ def _box_html(claim: str, expected: str, got: str, why: str) -> str:
 
 
 # ------------------------------------------------------------------ the helpers the lessons call
-def not_checked(claim: str, reason: str = "the demo model is a toy: this is a claim about the real checkpoint") -> None:
-    """Record and show that ``claim`` was not checked on this run, and why (demo mode, no GPU, ...)."""
+def not_checked(
+    claim: str,
+    reason: str = "the demo model is a toy: this is a claim about the real checkpoint",
+    *,
+    situation: str = "in demo mode",
+) -> None:
+    """Record and show that ``claim`` was not checked on this run, and why.
+
+    ``situation`` completes "Not checked ...": ``"in demo mode"`` by default, or e.g. ``"on this model"``.
+    """
     _outcomes[claim] = Outcome(claim, NOT_CHECKED, reason)
-    text = f"Not checked in demo mode: {claim}. ({reason[:1].upper() + reason[1:]}.)"
+    head, because = f"Not checked {situation}:", reason[:1].upper() + reason[1:]
     _show(
-        text,
+        f"{head} {claim}. ({because}.)",
         '<div class="course-claim-not-checked" style="color:#555;font-family:monospace">'
-        f"<b>Not checked in demo mode:</b> {html.escape(claim)}. ({html.escape(reason[:1].upper() + reason[1:])}.)</div>",
+        f"<b>{html.escape(head)}</b> {html.escape(claim)}. ({html.escape(because)}.)</div>",
     )
 
 
@@ -140,16 +148,18 @@ def check(
     got: str,
     why: str,
     model=None,
+    demo: bool | None = None,
     demo_reason: str | None = None,
 ) -> None:
     """Show whether the behaviour ``claim`` held on this run; never raise outside strict mode.
 
     ``held`` is the verdict, computed by the caller. ``expected`` and ``got`` say what a pass
     looks like and what was seen; ``why`` says how a trained checkpoint can miss it on a given
-    run. When ``model`` is the demo model, the claim is reported as not checked (with
-    ``demo_reason`` or a default reason) and ``held`` is ignored.
+    run. When ``model`` is the demo model (``models.is_demo_model``), or ``demo=True`` is passed
+    for a model already freed, the claim is reported as not checked (with ``demo_reason`` or a
+    default reason) and ``held`` is ignored.
     """
-    if model is not None and models.is_demo_model(model):
+    if demo or (model is not None and models.is_demo_model(model)):
         not_checked(claim, demo_reason or "the demo model is a toy: this is a claim about the real checkpoint")
         return
     if bool(held):
@@ -178,7 +188,7 @@ def tally_line() -> str:
     if missed:
         line += f"; {len(missed)} did not (shown in the boxes above: {'; '.join(missed)})"
     if skipped:
-        line += f"; {skipped} not checked in demo mode"
+        line += f"; {skipped} not checked"
     return line + "."
 
 
@@ -187,4 +197,7 @@ def tally() -> None:
     text = tally_line()
     missed = any(o.status == MISSED for o in outcomes())
     colour = "#b35c00" if missed else "#0a5c0a"
-    _show(text, f'<div class="course-claims-tally" style="color:{colour};font-family:monospace"><b>{html.escape(text)}</b></div>')
+    _show(
+        text,
+        f'<div class="course-claims-tally" style="color:{colour};font-family:monospace"><b>{html.escape(text)}</b></div>',
+    )
