@@ -134,9 +134,9 @@ def not_checked(
     _outcomes[claim] = Outcome(claim, NOT_CHECKED, reason)
     head, because = f"Not checked {situation}:", reason[:1].upper() + reason[1:]
     _show(
-        f"{head} {claim}. ({because}.)",
+        f"{head} {claim}. {because}.",
         '<div class="course-claim-not-checked" style="color:#555;font-family:monospace">'
-        f"<b>{html.escape(head)}</b> {html.escape(claim)}. ({html.escape(because)}.)</div>",
+        f"<b>{html.escape(head)}</b> {html.escape(claim)}. {html.escape(because)}.</div>",
     )
 
 

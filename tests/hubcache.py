@@ -113,7 +113,7 @@ def lesson_cache(cache: Path, workdir: Path, source: Path = models.DEMO_MODEL_DI
     return cache
 
 
-def shaped_t5(target: Path, *, num_layers=2, num_decoder_layers=4, num_heads=6, d_kv=16, d_model=96, d_ff=160, seed=0):
+def shaped_t5(target: Path, *, num_layers=2, num_decoder_layers=2, num_heads=6, d_kv=16, d_model=96, d_ff=160, seed=0):
     """A randomly initialised T5 of another shape than the demo model's, with the demo tokenizer and T5's prefixes."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration

@@ -38,10 +38,21 @@ LESSONS = {p.stem[:2]: p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*
 # meet on this path (CPU, float32, greedy). Each is a claim about what the trained checkpoints do.
 EXPECTED_MISSES: dict[str, list[str]] = {
     "00": [],
-    "01": [],
+    "01": [
+        "Flan-T5 answers the plain question 'What is the capital of France?' with Paris",
+        "Exercise 2: the rephrased answer contains 'blue'",
+    ],
     "02": [],
     "03": [],
-    "04": [],
+    "04": [
+        "reworded into SQuAD's format, t5-large finds 'Paris'",
+        "Flan-T5 follows more plain instructions than T5, and at least half of them",
+        "at least one wording gets Flan-T5 to say that a spider has eight legs",
+        "with four examples, every answer uses our labels and at least 2 of 3 are right",
+        "given the right note, flan-t5-large answers all three questions from it",
+        "Exercise 1: your last wording passes your test",
+        "Exercise 3: the answer to your grounded question contains your word",
+    ],
 }
 
 MISS_LINE = re.compile(r"^!! claim: (.*)$", re.M)
@@ -131,7 +142,7 @@ def shaped_cache(tmp_path_factory) -> tuple[Path, str]:
     """A cache whose t5-base and t5-large are one random T5 of another shape; and how the lessons print its size."""
     root = tmp_path_factory.mktemp("shaped")
     cache = root / "hf-cache"
-    shaped = hubcache.shaped_t5(root / "shaped-t5")  # 2 encoder / 4 decoder layers, 6 heads of 16, d_model 96
+    shaped = hubcache.shaped_t5(root / "shaped-t5")  # 2 + 2 layers, 6 heads of 16, d_model 96 (the demo: 3 + 3, 4 of 32, 128)
     for name in ("t5-base", "t5-large"):
         hubcache.populate(cache, models.LESSON_MODELS[name], shaped)
     hubcache.populate(cache, models.LESSON_MODELS["google/flan-t5-large"], hubcache.flan_layout(root / "flan-t5-large"))
@@ -141,7 +152,7 @@ def shaped_cache(tmp_path_factory) -> tuple[Path, str]:
     return cache, f"{n_params:,} parameters"
 
 
-SHAPE_MARK = {"01": "{params}", "02": "4 layers x 6 heads", "03": "{params}"}
+SHAPE_MARK = {"01": "{params}", "02": "2 layers x 6 heads", "03": "{params}"}
 
 
 @pytest.mark.notebook
