@@ -130,7 +130,12 @@ def shaped_t5(target: Path, *, num_layers=2, num_decoder_layers=2, num_heads=6, 
         decoder_start_token_id=0,
         pad_token_id=0,
         eos_token_id=1,
-        task_specific_params=_real_task_params("t5-base"),
+        # T5's prefixes and beam counts, with max_length cut to 32: a random model rarely writes </s>,
+        # and at T5's 300 every pipeline call would run to that limit.
+        task_specific_params={
+            task: dict(params, max_length=min(32, params.get("max_length", 32)), min_length=0)
+            for task, params in _real_task_params("t5-base").items()
+        },
     )
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
