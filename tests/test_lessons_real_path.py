@@ -56,6 +56,10 @@ EXPECTED_MISSES: dict[str, list[str]] = {
     ],
 }
 
+# Claims about timings: with the tiny demo weights, whether the cache beats no cache depends on the
+# machine's speed and load, so they may hold or not; they are left out of the exact comparison.
+TIMING_CLAIMS = {"03": {"at 64 new tokens the cache makes each token cheaper"}}
+
 MISS_LINE = re.compile(r"^!! claim: (.*)$", re.M)
 
 
@@ -137,7 +141,8 @@ def test_lesson_runs_on_the_real_path(lesson, lesson_cache, monkeypatch):
         assert len(raised) == len(misses)
     else:
         assert not errors  # nbclient raises first; this keeps the intent visible
-    assert misses == EXPECTED_MISSES[lesson], (
+    timing = TIMING_CLAIMS.get(lesson, set())
+    assert [m for m in misses if m not in timing] == EXPECTED_MISSES[lesson], (
         f"lesson {lesson}: the behaviour claims that do not hold changed.\n got: {misses}\n recorded: "
         f"{EXPECTED_MISSES[lesson]}\nRead each one; update EXPECTED_MISSES only if the miss is the demo weights' fault."
     )
