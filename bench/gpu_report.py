@@ -363,6 +363,17 @@ def render(results: list[dict], *, smoke: bool = False) -> str:
             "H200 figures below.",
             "",
         ]
+    if not any(r.get("kind") == "gpu" and r.get("lessons") for r in results):
+        head += [
+            "**No lesson has run on a GPU yet.** No GPU was lent when the lessons' behaviour claims and real",
+            "path were added (issue 15), so the figures below are from a CPU, or from a GPU run without the",
+            "lesson part. The device call is ready: `bash bench/on_gpu_machine.sh` runs all five lessons in",
+            "bfloat16 with real-shape random weights (behaviour claims in report mode: each lesson's tally of",
+            "the claims that held is recorded, none stops a lesson), then lesson 01 again in float32, in about",
+            "8.5 minutes (`BENCH_BUDGET`, `FP32_BUDGET`). Its figures then replace the estimates in",
+            "`models.LESSON_GPU_GB`, README.md's table and lesson 01's introduction.",
+            "",
+        ]
     head += [
         "What the run needs: a CUDA GPU, the packages in `requirements-dev.txt` (nbclient and ipykernel run",
         "the lessons), a C compiler and Triton for `torch.compile` (missing ones are recorded, not fatal), and",

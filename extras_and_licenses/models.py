@@ -24,6 +24,7 @@ import sys
 import urllib.error
 import urllib.request
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,9 +228,44 @@ def cached_files(spec: ModelSpec, cache_dir=None) -> dict[str, int]:
     return found
 
 
-def is_cached(spec: ModelSpec, cache_dir=None) -> bool:
+# "Complete" means complete: each required file must be there with a plausible size. The pinned
+# revisions store the weights in float32, so model.safetensors holds 4 bytes per parameter (t5-base's is
+# about 892 MB); the floor allows 2% for counting slack. T5's spiece.model is about 792 kB at every pinned
+# revision, its config.json about 1.2 kB. A 6 MB file standing in for t5-base is not t5-base.
+SIZE_CHECK_OFF_ENV = "COURSE_TEST_ONLY_ACCEPT_SMALL_FILES"  # tests only: their fake caches hold tiny models
+
+
+def min_file_bytes(spec: ModelSpec, name: str) -> int:
+    """The smallest plausible size, in bytes, of the required file ``name`` of ``spec``'s pinned revision."""
+    if os.environ.get(SIZE_CHECK_OFF_ENV, "").strip() == "1":
+        return 1  # test-only: the suite's fake caches hold the tiny demo model under the real names
+    return {"model.safetensors": int(spec.parameters * 4 * 0.98), "spiece.model": 500_000, "config.json": 400}.get(
+        name, 1
+    )
+
+
+def cache_problems(spec: ModelSpec, cache_dir=None) -> list[str]:
+    """What keeps the pinned revision of ``spec`` from being complete in the cache ([] when it is complete)."""
     files = cached_files(spec, cache_dir)
-    return all(name in files for name in REQUIRED_FILES)
+    problems = []
+    for name in REQUIRED_FILES:
+        if name not in files:
+            problems.append(f"{name} missing")
+        elif files[name] < min_file_bytes(spec, name):
+            problems.append(
+                f"{name} is {files[name] / 1e6:.1f} MB, at least {min_file_bytes(spec, name) / 1e6:.1f} MB expected"
+            )
+    return problems
+
+
+def cache_incomplete(spec: ModelSpec, cache_dir=None) -> bool:
+    """True when some of the pinned files are there but not all of them, or not at plausible sizes."""
+    return bool(cached_files(spec, cache_dir)) and bool(cache_problems(spec, cache_dir))
+
+
+def is_cached(spec: ModelSpec, cache_dir=None) -> bool:
+    """True when the pinned revision's required files are all in the cache, each with a plausible size."""
+    return not cache_problems(spec, cache_dir)
 
 
 def partial_download(spec: ModelSpec, cache_dir=None) -> bool:
@@ -475,7 +511,7 @@ class LoadedModel:
 
     @property
     def is_demo(self) -> bool:
-        return self.source == "demo"
+        return self.source == "demo"  # the bundled toy; lessons ask models.is_demo_model(model)
 
     def __iter__(self):
         yield self.model
@@ -538,8 +574,37 @@ def _from_pretrained(path_or_id: str, revision: str | None, cache_dir, local_onl
         model_kw["attn_implementation"] = attn_implementation
     # transformers 5 names the argument ``dtype``; 4.x calls it ``torch_dtype``.
     model_kw["dtype" if _TRANSFORMERS_MAJOR >= 5 else "torch_dtype"] = dtype
-    model = AutoModelForSeq2SeqLM.from_pretrained(path_or_id, **model_kw)
+    with _quiet_untied_head_warning():
+        model = AutoModelForSeq2SeqLM.from_pretrained(path_or_id, **model_kw)
     return model, tokenizer
+
+
+class _UntiedHeadFilter:
+    """Drops transformers' "... both are present in the checkpoints with different values, so we will NOT tie them"."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not ("lm_head" in message and "will NOT tie them" in message)
+
+
+@contextmanager
+def _quiet_untied_head_warning():
+    """Quiet one load message while the course loads a model, and only while it does.
+
+    Flan-T5 stores its own output layer (``lm_head``), as T5 v1.1 does. transformers 5's T5 config
+    always asks to tie the head to the embedding, finds both in the checkpoint with different values,
+    keeps them separate (which is right: PR #43681 made it also skip T5 v1.0's output rescaling for
+    such checkpoints) and says so in a warning that reads like a fault. tests/test_models.py checks
+    the untied load itself.
+    """
+    import logging
+
+    logger, quiet = logging.getLogger("transformers.modeling_utils"), _UntiedHeadFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _to_device(model, placement: Placement, label: str):
@@ -653,8 +718,16 @@ def load_model(
             except CourseModelError:
                 why = "HF_HUB_OFFLINE=1 forbids downloading it" if hub_offline() else "the model hub cannot be reached"
                 reason = f"{spec.name} is not in the local cache and {why}."
-                if shared_cache(cache_dir) is not None:
-                    reason = _shared_cache_reason(spec, shared_cache(cache_dir))
+                shared = shared_cache(cache_dir)
+                incomplete = cache_incomplete(spec, cache_dir)
+                if incomplete:
+                    where = "the class's shared model cache" if shared is not None else "the local cache"
+                    reason = (
+                        f"{spec.name}'s files in {where} are incomplete or wrong "
+                        f"({'; '.join(cache_problems(spec, cache_dir))}): rerun prefetch. Meanwhile {why}."
+                    )
+                elif shared is not None:
+                    reason = _shared_cache_reason(spec, shared)
             except Exception as exc:  # noqa: BLE001 - classified below; anything else re-raised
                 if is_disk_full(exc):
                     raise DiskFullError(
@@ -678,8 +751,27 @@ def load_model(
 
 
 def is_demo_model(model) -> bool:
-    """True for a model that :func:`load_model` loaded as a demo stand-in."""
+    """Is this the demo model? True for a model that :func:`load_model` loaded as a stand-in.
+
+    The one way the lessons ask it (a ``LoadedModel``, a pipeline's model, a bare model).
+    """
     return getattr(getattr(model, "config", None), "course_demo_stands_in_for", None) is not None
+
+
+_SHAPE_KEYS = ("vocab_size", "d_model", "d_kv", "d_ff", "num_heads", "num_layers", "num_decoder_layers")
+
+
+def has_pinned_shape(model, model_id: str) -> bool:
+    """True when ``model`` has the architecture of the lesson model ``model_id`` (widths, layers, heads, vocabulary).
+
+    A real checkpoint (or the benchmark's random stand-in of it) has; the demo model, or a test's
+    differently shaped T5 stored under a lesson model's name, has not. The lessons check a named
+    checkpoint's parameter count only when this holds.
+    """
+    from .standins import read_config  # standins imports this module
+
+    want, have = read_config(model_id), getattr(model, "config", None)
+    return have is not None and all(getattr(have, k, None) == want[k] for k in _SHAPE_KEYS if k in want)
 
 
 def model_memory_gb(model) -> float:

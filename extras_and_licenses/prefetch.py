@@ -23,7 +23,7 @@ from . import models
 @dataclass
 class PrefetchResult:
     name: str
-    status: str  # "cached", "downloaded", "missing", "failed"
+    status: str  # "cached", "downloaded", "missing", "incomplete", "failed"
     bytes: int
     message: str = ""
 
@@ -71,6 +71,11 @@ def prefetch(
         if cached[spec.name]:
             size = sum(models.cached_files(spec, cache_dir).values())
             results.append(PrefetchResult(spec.name, "cached", size, "already complete, skipped"))
+        elif check_only and models.cache_incomplete(spec, cache_dir):
+            problems = "; ".join(models.cache_problems(spec, cache_dir))
+            results.append(
+                PrefetchResult(spec.name, "incomplete", 0, f"incomplete or wrong files: rerun prefetch ({problems})")
+            )
         elif check_only:
             partial = (
                 " (a partial download is there; prefetch resumes it)"
@@ -109,13 +114,16 @@ def prefetch(
             ok = models.is_cached(spec, cache_dir)
             results.append(
                 PrefetchResult(
-                    spec.name, "downloaded" if ok else "failed", size, "" if ok else "files missing after download"
+                    spec.name,
+                    "downloaded" if ok else "failed",
+                    size,
+                    "" if ok else "incomplete or wrong files after download: rerun prefetch",
                 )
             )
         print(results[-1].line(), flush=True)
 
     total = sum(r.bytes for r in results)
-    missing = [r.name for r in results if r.status in ("missing", "failed")]
+    missing = [r.name for r in results if r.status in ("missing", "incomplete", "failed")]
     print(f"Total in cache for these models: {total / 1e9:.2f} GB.")
     if missing:
         print(f"Not ready: {', '.join(missing)}. Lessons will use the demo model for these until they are fetched.")

@@ -32,9 +32,15 @@ def tiny_t5(demo_dir):
 
 @pytest.fixture()
 def hf_cache(tmp_path, monkeypatch):
-    """An empty, private Hugging Face cache; the hub is made unreachable."""
+    """An empty, private Hugging Face cache; the hub is made unreachable.
+
+    The tests fill it with the demo model's few-MB files under the lesson models' names
+    (tests/hubcache.py), so the size floor that tells a complete cache from a wrong one is switched
+    off here with the test-only ``COURSE_TEST_ONLY_ACCEPT_SMALL_FILES=1``; tests of the floor unset it.
+    """
     cache = tmp_path / "hf-cache"
     cache.mkdir()
+    monkeypatch.setenv("COURSE_TEST_ONLY_ACCEPT_SMALL_FILES", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("COURSE_DEMO_MODE", raising=False)
