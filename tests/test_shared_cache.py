@@ -40,6 +40,7 @@ def shared(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv(models.SHARED_CACHE_ENV, "1")
+    monkeypatch.setenv(models.SIZE_CHECK_OFF_ENV, "1")  # test-only: the demo's small files count as complete
     monkeypatch.delenv("COURSE_DEMO_MODE", raising=False)
     monkeypatch.delenv("COURSE_STANDIN", raising=False)
     monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("a shared cache must not reach the hub"))
@@ -108,6 +109,7 @@ def test_the_instructor_fills_a_cache_with_prefetch_cache_dir(tmp_path, monkeypa
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv(models.SHARED_CACHE_ENV, raising=False)
+    monkeypatch.setenv(models.SIZE_CHECK_OFF_ENV, "1")  # test-only: the fake download writes the demo's small files
     target = tmp_path / "class-cache"
     fetched = []
 
