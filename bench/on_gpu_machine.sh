@@ -20,15 +20,7 @@
 #   PATH=/path/to/that/venv/bin:$PATH WHEEL_DIR=/tmp/whl311 BENCH_SITE=/tmp/site311 bash bench/on_gpu_machine.sh --smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wheels="${WHEEL_DIR:-.whl}"
-if compgen -G "$wheels/*.whl" >/dev/null; then
-  site="${BENCH_SITE:-/tmp/site}"
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$wheels"/*.whl
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-else
-  echo "no .whl/ here: using this machine's own packages (run bash bench/fetch_gpu_wheels.sh first if it lacks them)" >&2
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+source bench/carried_wheels.sh
 unset COURSE_STRICT_CLAIMS
 out_args=()
 if [ -n "${OUT:-}" ]; then out_args=(--export "$OUT"); fi

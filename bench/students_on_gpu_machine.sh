@@ -10,13 +10,5 @@
 # its JSON to $OUT when set. Rehearsed on the CPU: bash bench/students_on_gpu_machine.sh --smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wheels="${WHEEL_DIR:-.whl}"
-if compgen -G "$wheels/*.whl" >/dev/null; then
-  site="${BENCH_SITE:-/tmp/site}"
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$wheels"/*.whl
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-else
-  echo "no $wheels/ here: using this machine's own packages (run bash bench/fetch_gpu_wheels.sh first if it lacks them)" >&2
-fi
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+source bench/carried_wheels.sh
 exec "${PYTHON:-python3}" bench/students_per_gpu.py "$@"   # with $OUT set, it copies its JSON there

@@ -147,3 +147,16 @@ def shaped_t5(target: Path, *, num_layers=2, num_decoder_layers=2, num_heads=6, 
     model.save_pretrained(str(target), safe_serialization=True)
     _copy_tokenizer(models.DEMO_MODEL_DIR, target)
     return target
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every path under ``root``: kind and permissions, size, modification time, and a file's sha256
+    (links not followed), to show that nothing in a shared cache was touched."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+            state[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
+    return state

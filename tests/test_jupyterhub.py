@@ -90,16 +90,7 @@ def missing_requirements() -> str | None:
 # --------------------------------------------------------------------------- the instructor's side
 
 
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every path under ``root``: kind and permissions, size, modification time, and a file's sha256."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, digest)
-    return state
+tree_state = hubcache.tree_state
 
 
 def mark_as_stand_in(snapshot: Path, spec: models.ModelSpec) -> None:

@@ -22,15 +22,7 @@ T5_BASE = models.LESSON_MODELS["t5-base"]
 T5_LARGE = models.LESSON_MODELS["t5-large"]
 
 
-def tree_state(root: Path) -> dict[str, tuple]:
-    """Every path under ``root`` with its kind, size and modification time (links not followed)."""
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            st = path.lstat()
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns)
-    return state
+tree_state = hubcache.tree_state
 
 
 @pytest.fixture()
