@@ -41,7 +41,6 @@ EXPECTED_MISSES: dict[str, list[str]] = {
     "00": [],
     "01": [
         "Flan-T5 answers the plain question 'What is the capital of France?' with Paris",
-        "Exercise 2: the rephrased answer contains 'blue'",
     ],
     "02": [],
     "03": [],
@@ -51,8 +50,6 @@ EXPECTED_MISSES: dict[str, list[str]] = {
         "at least one wording gets Flan-T5 to say that a spider has eight legs",
         "with four examples, every answer uses our labels and at least 2 of 3 are right",
         "given the right note, flan-t5-large answers all three questions from it",
-        "Exercise 1: your last wording passes your test",
-        "Exercise 3: the answer to your grounded question contains your word",
     ],
 }
 
