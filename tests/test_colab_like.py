@@ -18,7 +18,7 @@ import pytest
 from tests import explorer_checks
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(os.environ.get("VENV_COLAB", ROOT / "build" / "venv-colab"))
+VENV = ROOT / os.environ.get("VENV_COLAB", "build/venv-colab")  # the Makefile passes a path relative to the root
 PYTHON = VENV / "bin" / "python"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
