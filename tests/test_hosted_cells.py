@@ -61,9 +61,10 @@ def test_applying_the_tool_again_changes_nothing(tmp_path):
         assert copy.read_bytes() == path.read_bytes(), f"{path.name} is not what tools/hosted_cells.py writes"
 
 
-def test_the_setup_cell_on_a_fake_colab_clones_installs_and_moves_to_the_clone(tmp_path):
-    """/content, google.colab, git and pip are fakes: the cell's own logic runs, nothing is downloaded."""
-    content, fakes, log = tmp_path / "content", tmp_path / "fakes", tmp_path / "calls.log"
+def _fake_colab(tmp_path):
+    """A fake Colab: a /content folder and an importable google.colab under tmp_path, and the setup
+    cell's source pointed at them (no real /content or /kaggle). Returns (content, fakes, source)."""
+    content, fakes = tmp_path / "content", tmp_path / "fakes"
     (fakes / "google" / "colab").mkdir(parents=True)
     (fakes / "google" / "__init__.py").write_text("")
     (fakes / "google" / "colab" / "__init__.py").write_text("")
@@ -71,6 +72,13 @@ def test_the_setup_cell_on_a_fake_colab_clones_installs_and_moves_to_the_clone(t
     source = hosted_cells.SETUP_SOURCE.replace('"/content"', f'"{content}"').replace(
         '"/kaggle', f'"{tmp_path}/no-kaggle'
     )
+    return content, fakes, source
+
+
+def test_the_setup_cell_on_a_fake_colab_clones_installs_and_moves_to_the_clone(tmp_path):
+    """/content, google.colab, git and pip are fakes: the cell's own logic runs, nothing is downloaded."""
+    content, fakes, source = _fake_colab(tmp_path)
+    log = tmp_path / "calls.log"
     assert '"/content' not in source and '"/kaggle' not in source  # the fake folders only
     harness = f"""
 import subprocess, sys, shutil
@@ -113,14 +121,7 @@ def test_the_setup_cell_on_colab_without_an_address_stops_and_says_what_to_write
     """No COURSE_REPO_URL and no address in the cell: it clones nothing and says where the address goes."""
     if hosted_cells.COURSE_REPO_URL:
         pytest.skip("the course has a public address now; the empty-address path is unreachable")
-    content, fakes = tmp_path / "content", tmp_path / "fakes"
-    (fakes / "google" / "colab").mkdir(parents=True)
-    (fakes / "google" / "__init__.py").write_text("")
-    (fakes / "google" / "colab" / "__init__.py").write_text("")
-    content.mkdir()
-    source = hosted_cells.SETUP_SOURCE.replace('"/content"', f'"{content}"').replace(
-        '"/kaggle', f'"{tmp_path}/no-kaggle'
-    )
+    content, fakes, source = _fake_colab(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "COURSE_REPO_URL"}
     env["PYTHONPATH"] = f"{fakes}:{ROOT}"
     out = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, env=env, cwd=tmp_path)
