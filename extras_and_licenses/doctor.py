@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 
 from . import environment, models
@@ -100,16 +101,19 @@ def check(cache_dir=None, probe_hub=None) -> Report:
             props = torch.cuda.get_device_properties(0)
             gpu_gb = props.total_memory / 1e9
             rep.add("GPU", OK, f"{props.name}, {gpu_gb:.1f} GB, CUDA {torch.version.cuda}")
-            placement = models.choose_device_and_dtype("cuda")
+            native, capability = models.native_bf16("cuda")
+            with warnings.catch_warnings():  # COURSE_DTYPE=bfloat16 on an older GPU warns; the row says it
+                warnings.simplefilter("ignore")
+                placement = models.choose_device_and_dtype("cuda")
             gpu_dtype = str(placement.dtype).replace("torch.", "")
-            native = gpu_dtype == "bfloat16"
-            rep.add(
-                "bfloat16",
-                OK if native else WARN,
-                "native: models run in bf16"
-                if native
-                else f"{placement.note.split('; ', 1)[-1].rstrip('.')}: models run in float32 (twice the memory)",
-            )
+            runs = "models run in bf16" if gpu_dtype == "bfloat16" else "models run in float32 (twice the memory)"
+            if native:
+                detail = f"native ({capability}): {runs}"
+            else:
+                detail = f"{props.name} has no native bfloat16 ({capability}, bfloat16 needs 8.0 or newer): {runs}"
+                if gpu_dtype == "bfloat16":
+                    detail += f", emulated and slow ({models.DTYPE_ENV}=bfloat16)"
+            rep.add("bfloat16", OK if native else WARN, detail)
         else:
             why = "torch has no CUDA build" if torch.version.cuda is None else "no CUDA device visible"
             rep.add("GPU", WARN, f"none ({why}): lessons run on the CPU, slowly with the real models")
@@ -195,7 +199,7 @@ def check(cache_dir=None, probe_hub=None) -> Report:
     else:
         rep.add("demo mode", OK, "off")
 
-    _class_hub_rows(rep, cache_dir)
+    _class_hub_rows(rep, cache_dir, gpu_gb, gpu_dtype)
     return rep
 
 
@@ -205,9 +209,10 @@ def lesson_need_gb(lesson: str, dtype: str = "bfloat16") -> float:
     return models.LESSON_MEMORY[lesson].gb(dtype)
 
 
-def _class_hub_rows(rep: Report, cache_dir=None) -> None:
+def _class_hub_rows(rep: Report, cache_dir=None, gpu_gb: float = 0.0, gpu_dtype: str = "float32") -> None:
     """Rows for a class sharing one GPU: the per-kernel cap, what other processes hold, each lesson
-    against the cap, and the shared model cache (see docs/INSTRUCTORS.md)."""
+    against the cap, and the shared model cache (see docs/INSTRUCTORS.md). ``gpu_gb`` / ``gpu_dtype``:
+    the GPU :func:`check` found (0 without one) and the precision the lessons run in there."""
     from . import gpu_cap
 
     try:
@@ -215,16 +220,7 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
     except gpu_cap.CapSettingError as exc:
         rep.add("GPU memory cap", FAIL, str(exc))
         return
-    gpu = None
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            native = tuple(torch.cuda.get_device_capability(0)) >= models.NATIVE_BF16_CAPABILITY
-            gpu = (props.total_memory / 1e9, "bfloat16" if native else "float32")
-    except Exception:  # noqa: BLE001 - the GPU row above already reports torch problems
-        gpu = None
+    gpu = (gpu_gb, gpu_dtype) if gpu_gb else None
     if cap is None:
         rep.add("GPU memory cap", OK, f"none ({gpu_cap.CAP_ENV} is not set): a kernel may use the whole GPU")
     elif gpu is None:
@@ -248,8 +244,6 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
         dtype = gpu[1] if gpu else "bfloat16"
         for lesson in models.LESSON_MEMORY:
             need = lesson_need_gb(lesson, dtype)
-            if need == 0:
-                continue
             fits = need <= cap
             rep.add(
                 f"lesson {lesson} under the cap",
@@ -259,8 +253,6 @@ def _class_hub_rows(rep: Report, cache_dir=None) -> None:
             )
     shared = models.shared_cache(cache_dir)
     if shared is not None:
-        import os
-
         if not os.access(shared, os.R_OK | os.X_OK):
             rep.add("shared model cache", FAIL, f"{shared} cannot be read here: ask your instructor")
         elif os.access(shared, os.W_OK):

@@ -297,6 +297,17 @@ class Placement:
     note: str  # one line for the learner
 
 
+def native_bf16(device="cuda") -> tuple[bool, str]:
+    """Whether the CUDA ``device`` has native bfloat16, and its ``"compute capability X.Y"``.
+
+    torch.cuda.is_bf16_supported() counts emulation: it says True on a T4, V100 or P100, where
+    bfloat16 runs through slow emulated kernels. Native bfloat16 starts with compute capability 8.0."""
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(torch.device(device))
+    return (major, minor) >= NATIVE_BF16_CAPABILITY, f"compute capability {major}.{minor}"
+
+
 def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
     """Pick where and in what precision to run T5.
 
@@ -341,11 +352,7 @@ def choose_device_and_dtype(device: str | None = None, dtype=None) -> Placement:
 
     if device.startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
-        major, minor = torch.cuda.get_device_capability(torch.device(device))
-        # torch.cuda.is_bf16_supported() counts emulation: it says True on a T4, V100 or P100, where
-        # bfloat16 runs through slow emulated kernels. Native bfloat16 starts with compute capability 8.0.
-        native = (major, minor) >= NATIVE_BF16_CAPABILITY
-        capability = f"compute capability {major}.{minor}"
+        native, capability = native_bf16(device)
         if dtype is None:
             dtype = torch.bfloat16 if native else torch.float32
             why = "" if native else f"; {name} has no native bfloat16 ({capability}, bfloat16 needs 8.0 or newer)"

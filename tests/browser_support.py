@@ -138,6 +138,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def token_api(url: str, token: str, method: str = "GET", timeout: float = 10):
+    """One call to a Jupyter server's or JupyterHub's REST API with a token; the JSON answer, or None."""
+    request = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
 class LabServer:
     """``jupyter lab`` serving ``root_dir``, isolated in ``workdir``; a context manager."""
 
@@ -285,12 +293,7 @@ class LabServer:
         return f"http://127.0.0.1:{self.port}"
 
     def api(self, method: str, path: str, timeout: float = 10):
-        request = urllib.request.Request(
-            self.base_url + path, method=method, headers={"Authorization": f"token {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-        return json.loads(body) if body else None
+        return token_api(self.base_url + path, self.token, method, timeout)
 
     def notebook_url(self, notebook: Path) -> str:
         """The address that opens ``notebook`` in a fresh workspace (no layout carried over)."""

@@ -290,12 +290,7 @@ c.JupyterHub.load_roles.append(
             self._stop_sampling.wait(0.5)
 
     def api(self, method: str, path: str, timeout: float = 10):
-        request = urllib.request.Request(
-            self.url + path, method=method, headers={"Authorization": f"token {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read()
-        return json.loads(body) if body else None
+        return bs.token_api(self.url + path, self.token, method, timeout)
 
     def log_tail(self, chars: int = 6000) -> str:
         try:
