@@ -8,6 +8,8 @@ VENV_TF4 ?= .venv-tf4
 # A Colab-like kernel (transformers 5.15.0, ipywidgets 7.7.1; torch borrowed from $(VENV)) for tests/test_colab_like.py.
 VENV_COLAB ?= build/venv-colab
 PORT ?= 8888
+# What ruff checks (make test, make test-fast) and fixes (make lint): one list.
+LINT_PATHS := extras_and_licenses tests tools bench notebooks scripts deploy
 # Tests that also run on transformers 4.57 (the parity tests live there).
 TF4_TESTS ?= tests/test_pipelines.py tests/test_forward_listener.py tests/test_demo_model.py
 
@@ -39,15 +41,15 @@ lab: env
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 test: env env-tf4 env-colab chp
-	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts deploy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	VENV_COLAB=$(VENV_COLAB) $(VENV)/bin/python -m pytest -q
 	$(VENV_TF4)/bin/python -m pytest -q $(TF4_TESTS)
 
 # No lesson notebooks, no Chromium, no transformers 4.57 run: what `make test` adds to this.
 test-fast: env
-	$(VENV)/bin/ruff check extras_and_licenses tests tools bench notebooks scripts deploy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/python -m pytest -q -m "not notebook and not browser"
 
 lint: env
-	$(VENV)/bin/ruff check --fix extras_and_licenses tests tools bench notebooks
-	$(VENV)/bin/ruff format extras_and_licenses tests tools bench notebooks
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
