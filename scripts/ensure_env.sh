@@ -53,7 +53,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 else
   echo "[1/4] Updating $venv ($req changed since its last install) ..."
-  if [ -n "${TORCH_SPEC:-}" ]; then torch_args=("$TORCH_SPEC"); fi
+  if [ -n "${TORCH_SPEC:-}" ]; then torch_args=("$TORCH_SPEC" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}); fi
 fi
 
 # pip prints one line per package it fetches (with a progress bar on a terminal).
