@@ -80,17 +80,8 @@ def reset() -> None:
 
 
 # ------------------------------------------------------------------ display
-def _in_jupyter() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def _show(text: str, html_body: str) -> None:
-    if _in_jupyter():
+    if models._in_jupyter_kernel():
         from IPython.display import display
 
         display({"text/plain": text, "text/html": html_body}, raw=True)
