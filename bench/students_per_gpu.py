@@ -43,6 +43,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -302,7 +303,7 @@ def run_class(args, n: int, workdir: Path, timeout: float) -> dict:
         "students": n,
         "wall_s": round(wall, 2),
         "lesson_s_max": max(walls) if walls else None,
-        "lesson_s_median": sorted(walls)[len(walls) // 2] if walls else None,
+        "lesson_s_median": statistics.median(walls) if walls else None,
         "card_peak": sampler.card_peak or None,
         "card_before": sampler.card_start,
         "all_completed": all(s.get("status") == "completed" for s in students),
