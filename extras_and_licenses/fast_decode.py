@@ -319,9 +319,10 @@ class StaticT5Decoder:
         self.reset()
         done = 0
         while done < self.max_new_tokens:
-            for _ in range(min(check_every, self.max_new_tokens - done)):
+            chunk = min(check_every, self.max_new_tokens - done)
+            for _ in range(chunk):
                 run_step()
-            done += min(check_every, self.max_new_tokens - done)
+            done += chunk
             if done >= self.min_new_tokens and not bool(self.unfinished.any()):  # one sync per chunk
                 break
         return self.output[:, : 1 + int(self.length)].clone()
