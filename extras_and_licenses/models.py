@@ -244,23 +244,25 @@ def min_file_bytes(spec: ModelSpec, name: str) -> int:
     )
 
 
-def cache_problems(spec: ModelSpec, cache_dir=None) -> list[str]:
-    """What keeps the pinned revision of ``spec`` from being complete in the cache ([] when it is complete)."""
-    files = cached_files(spec, cache_dir)
+def cache_problems(spec: ModelSpec, cache_dir=None, files: dict[str, int] | None = None) -> list[str]:
+    """What keeps the pinned revision of ``spec`` from being complete in the cache ([] when it is complete).
+
+    ``files``: :func:`cached_files`'s answer when the caller has it already."""
+    files = cached_files(spec, cache_dir) if files is None else files
     problems = []
     for name in REQUIRED_FILES:
+        floor = min_file_bytes(spec, name)
         if name not in files:
             problems.append(f"{name} missing")
-        elif files[name] < min_file_bytes(spec, name):
-            problems.append(
-                f"{name} is {files[name] / 1e6:.1f} MB, at least {min_file_bytes(spec, name) / 1e6:.1f} MB expected"
-            )
+        elif files[name] < floor:
+            problems.append(f"{name} is {files[name] / 1e6:.1f} MB, at least {floor / 1e6:.1f} MB expected")
     return problems
 
 
 def cache_incomplete(spec: ModelSpec, cache_dir=None) -> bool:
     """True when some of the pinned files are there but not all of them, or not at plausible sizes."""
-    return bool(cached_files(spec, cache_dir)) and bool(cache_problems(spec, cache_dir))
+    files = cached_files(spec, cache_dir)
+    return bool(files) and bool(cache_problems(spec, cache_dir, files))
 
 
 def is_cached(spec: ModelSpec, cache_dir=None) -> bool:
@@ -775,7 +777,7 @@ def has_pinned_shape(model, model_id: str) -> bool:
     differently shaped T5 stored under a lesson model's name, has not. The lessons check a named
     checkpoint's parameter count only when this holds.
     """
-    from .standins import read_config  # standins imports this module
+    from .standins import read_config  # standins imports torch: load it only when asked
 
     want, have = read_config(model_id), getattr(model, "config", None)
     return have is not None and all(getattr(have, k, None) == want[k] for k in _SHAPE_KEYS if k in want)
