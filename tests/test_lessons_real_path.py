@@ -122,7 +122,20 @@ def _env(cache: Path) -> dict[str, str]:
 @pytest.mark.notebook
 @pytest.mark.parametrize("lesson", sorted(LESSONS), ids=[LESSONS[k].stem for k in sorted(LESSONS)])
 def test_lesson_runs_on_the_real_path(lesson, lesson_cache, monkeypatch):
-    strict = claims.strict()  # COURSE_STRICT_CLAIMS=1 for this pytest run: strict mode in the lessons too
+    # COURSE_STRICT_CLAIMS=1 for this pytest run: strict mode in the lessons too
+    _run_on_the_real_path(lesson, lesson_cache, monkeypatch, strict=claims.strict())
+
+
+@pytest.mark.notebook
+def test_strict_mode_raises_exactly_where_the_recorded_claims_miss(lesson_cache, monkeypatch):
+    """Strict mode, always run here on the lesson with the most misses: each recorded miss raises
+    ClaimNotHeld in its own cell, and nothing else raises."""
+    lesson = max(EXPECTED_MISSES, key=lambda k: len(EXPECTED_MISSES[k]))
+    assert EXPECTED_MISSES[lesson] and not TIMING_CLAIMS.get(lesson)
+    _run_on_the_real_path(lesson, lesson_cache, monkeypatch, strict=True)
+
+
+def _run_on_the_real_path(lesson, lesson_cache, monkeypatch, strict: bool):
     env = _env(lesson_cache)
     if strict:
         env[claims.STRICT_ENV] = "1"
