@@ -9,13 +9,15 @@ table) is known to work before GPU time is spent on it. The figures are a CPU's 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
-from bench import students_markdown, students_per_gpu, students_sizing
+from bench import student_kernel, students_markdown, students_per_gpu, students_sizing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,3 +95,20 @@ def test_sizing_from_a_gpu_run_uses_the_measured_peaks(tmp_path):
     section = students_markdown.sizing_section(students_sizing.gpu_results(tmp_path), sizing)
     assert "### NVIDIA H100 80GB HBM3 (2026-12-02)" in section and "cap check" in section and "passed" in section
     assert "| 4 | 41.0 s | 40.0 s | 2.60 GB | 3.40 GB | 14.00 GB | - |" in section
+
+
+def test_the_kernel_report_is_json_in_the_file_the_environment_names(tmp_path, monkeypatch):
+    report = tmp_path / "kernel.json"
+    monkeypatch.setenv(student_kernel.REPORT_ENV, str(report))
+    monkeypatch.setenv("COURSE_GPU_MEMORY_GB", "2.5")
+    assert student_kernel.write_report() == report
+    figures = json.loads(report.read_text())
+    assert figures["pid"] == os.getpid() and figures["cap_env"] == "2.5"
+    monkeypatch.delenv(student_kernel.REPORT_ENV)
+    with pytest.raises(RuntimeError, match=student_kernel.REPORT_ENV):
+        student_kernel.write_report()
+
+
+def test_device_names_become_file_names():
+    assert students_per_gpu.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert students_per_gpu.slug("CPU (x86_64, 2 cores)") == "cpu-x86-64-2-cores"
