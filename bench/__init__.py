@@ -1,0 +1,1 @@
+"""The course's benchmarks, run from the repository root as modules: ``python -m bench.<name>``."""
