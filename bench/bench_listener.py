@@ -5,13 +5,15 @@ lessons 01-03 use them) on a T5 with random weights of a real model's shape, and
 ratio of the median times. The goal is an overhead of at most 2% on a GPU. A benchmark, not a
 test: nothing here is run by pytest.
 
-    python bench/bench_listener.py                          # t5-large shape, on the GPU if there is one
-    python bench/bench_listener.py --tiny --device cpu      # a quick smoke run
-    python bench/bench_listener.py --shape t5-base --dtype bfloat16 --repeats 7
+    python -m bench.bench_listener                          # t5-large shape, on the GPU if there is one
+    python -m bench.bench_listener --tiny --device cpu      # a quick smoke run
+    python -m bench.bench_listener --shape t5-base --dtype bfloat16 --repeats 7
 
 Runs alternate (without, with) and (with, without) so that drift in clock speed or in other
 load on the machine falls on both sides. The inputs come from the demo tokenizer (its ids are a
 subset of T5's 32128-token vocabulary); ``min_new_tokens = max_new_tokens`` forces the length.
+``measure(...)`` returns the figures as a dict (the GPU benchmark's listener part records it);
+the command prints them.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
+from extras_and_licenses import standins
+from extras_and_licenses.decoding import synchronize
+from extras_and_licenses.forward_listener import ForwardListener
 
-from extras_and_licenses import standins  # noqa: E402
-from extras_and_licenses.decoding import synchronize  # noqa: E402
-from extras_and_licenses.forward_listener import ForwardListener  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_DIR = ROOT / "extras_and_licenses" / "demo_model"
 PROMPT = "translate English to German: The house is wonderful."  # 30 demo-tokenizer tokens
@@ -113,8 +114,106 @@ def listener_cost_us(device: torch.device, timing: bool, calls: int = 2000) -> f
     return (listened - plain) * 1e6
 
 
+def measure(
+    shape: str = "t5-large",
+    device="cpu",
+    dtype: str = "float32",
+    *,
+    repeats: int | None = None,
+    new_tokens: int = 32,
+    batch: int = 1,
+    timing: bool = True,
+) -> dict:
+    """Time generation with and without quiet listeners, in interleaved pairs; return the figures.
+
+    ``repeats``: timed pairs (default 15 on a GPU, 3 on the CPU). A warm-up pair comes first, which also
+    checks that listening changes no token (``same_tokens``) and that the decoder's records show the true
+    cache lengths (``cache_lengths_ok``). ``ratio`` is the ratio of the medians, with / without.
+    """
+    import transformers
+
+    device = torch.device(device)
+    repeats = repeats or (15 if device.type == "cuda" else 3)
+    tokenizer = load_tokenizer()
+    model = build_model(shape, device, getattr(torch, dtype))
+    inputs = tokenizer([PROMPT] * batch, return_tensors="pt", padding=True).to(device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    src_len, n = inputs["input_ids"].shape[1], new_tokens
+    found = {
+        "shape": shape,
+        "parameters": model.num_parameters(),
+        "dtype": dtype,
+        "device": str(device),
+        "where": where,
+        "versions": f"transformers {transformers.__version__}, torch {torch.__version__}",
+        "batch": batch,
+        "source_tokens": src_len,
+        "new_tokens": n,
+        "repeats": repeats,
+        "timing": timing,
+    }
+    _, reference = timed_generate(model, inputs, n, device)
+    _, listened_out, (_, decoder) = timed_generate_listened(model, tokenizer, inputs, n, device, timing)
+    found["same_tokens"] = torch.equal(reference, listened_out)
+    found["cache_lengths_ok"] = [(c.self_cache_len, c.cross_cache_len) for c in decoder.calls] == [(0, 0)] + [
+        (k, src_len) for k in range(1, n)
+    ]
+
+    without, with_ = [], []
+    for r in range(repeats):
+        pair = [
+            lambda: without.append(timed_generate(model, inputs, n, device)[0]),
+            lambda: with_.append(timed_generate_listened(model, tokenizer, inputs, n, device, timing)[0]),
+        ]
+        for run in pair if r % 2 == 0 else pair[::-1]:
+            run()
+    base = statistics.median(without)
+    cost = listener_cost_us(device, timing)
+    found.update(
+        without_s=without,
+        with_s=with_,
+        ratio=statistics.median(with_) / base,
+        ms_per_token=base / n * 1e3,
+        best_ratio=min(with_) / min(without),
+        spread=max(without) / min(without) - 1,
+        cost_us=cost,
+        expected_ratio=1 + (1 + n) * cost * 1e-6 / base,
+    )
+    return found
+
+
+def report(found: dict) -> list[str]:
+    """The lines the command prints for ``measure()``'s figures."""
+    n = found["new_tokens"]
+    lines = [
+        f"model: {found['shape']} shape, random weights, {found['parameters']:,} parameters, {found['dtype']} on "
+        f"{found['device']} ({found['where']}); {found['versions']}",
+        f"input: batch {found['batch']}, {found['source_tokens']} source tokens, {n} forced new "
+        f"tokens; {found['repeats']} interleaved pairs, medians",
+        f"check: same tokens with listeners: {found['same_tokens']}; recorded cache lengths are 0..{n - 1}: "
+        f"{found['cache_lengths_ok']}",
+    ]
+    labels = ("without listeners", "with listeners (quiet" + ("" if found["timing"] else ", timing=False") + ")")
+    width = max(map(len, labels)) + 1
+    for label, runs in zip(labels, (found["without_s"], found["with_s"]), strict=True):
+        median = statistics.median(runs)
+        lines.append(
+            f"{label + ':':<{width}} median {median * 1e3:8.1f} ms ({median / n * 1e3:.2f} ms/token), "
+            f"best {min(runs) * 1e3:.1f} ms; runs: {' '.join(f'{t * 1e3:.0f}' for t in runs)}"
+        )
+    ratio = found["ratio"]
+    verdict = "within" if ratio <= GOAL else "ABOVE"
+    lines += [
+        f"best-run ratio {found['best_ratio']:.4f}; run-to-run spread without listeners {found['spread'] * 100:.1f}%",
+        f"listener's own cost, measured alone: {found['cost_us']:.1f} us per call; {1 + n} calls per generation "
+        f"-> expected ratio {found['expected_ratio']:.4f}",
+        f"RATIO with/without = {ratio:.4f} ({(ratio - 1) * 100:+.2f}%, medians): {verdict} the {GOAL:.2f} goal for a GPU",
+    ]
+    return lines
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_listener", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=SHAPES, default="t5-large")
     parser.add_argument("--tiny", action="store_true", help="same as --shape tiny")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
@@ -125,79 +224,19 @@ def main(argv=None) -> int:
     parser.add_argument("--no-listener-timing", action="store_true", help="listeners with timing=False")
     parser.add_argument("--check", action="store_true", help=f"exit with status 1 when the ratio exceeds {GOAL}")
     args = parser.parse_args(argv)
-
-    shape = "tiny" if args.tiny else args.shape
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
-    repeats = args.repeats or (15 if device.type == "cuda" else 3)
-
-    import transformers
-
-    tokenizer = load_tokenizer()
-    model = build_model(shape, device, dtype)
-    inputs = tokenizer([PROMPT] * args.batch, return_tensors="pt", padding=True).to(device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(
-        f"model: {shape} shape, random weights, {model.num_parameters():,} parameters, {args.dtype} on {device} "
-        f"({where}); transformers {transformers.__version__}, torch {torch.__version__}"
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    found = measure(
+        "tiny" if args.tiny else args.shape,
+        device,
+        args.dtype,
+        repeats=args.repeats,
+        new_tokens=args.new_tokens,
+        batch=args.batch,
+        timing=not args.no_listener_timing,
     )
-    print(
-        f"input: batch {args.batch}, {inputs['input_ids'].shape[1]} source tokens, {args.new_tokens} forced new "
-        f"tokens; {repeats} interleaved pairs, medians"
-    )
-
-    timing = not args.no_listener_timing
-    # Warm-up pair, which also checks that listening changes nothing and records the true cache lengths.
-    _, reference = timed_generate(model, inputs, args.new_tokens, device)
-    _, listened_out, (_, decoder) = timed_generate_listened(model, tokenizer, inputs, args.new_tokens, device, timing)
-    src_len, n = inputs["input_ids"].shape[1], args.new_tokens
-    identical = torch.equal(reference, listened_out)
-    lengths_ok = [(c.self_cache_len, c.cross_cache_len) for c in decoder.calls] == [(0, 0)] + [
-        (k, src_len) for k in range(1, n)
-    ]
-    print(f"check: same tokens with listeners: {identical}; recorded cache lengths are 0..{n - 1}: {lengths_ok}")
-
-    def run_plain() -> float:
-        return timed_generate(model, inputs, n, device)[0]
-
-    def run_listened() -> float:
-        return timed_generate_listened(model, tokenizer, inputs, n, device, timing)[0]
-
-    without, with_ = [], []
-    for r in range(repeats):
-        if r % 2 == 0:
-            without.append(run_plain())
-            with_.append(run_listened())
-        else:
-            with_.append(run_listened())
-            without.append(run_plain())
-
-    base, listened = statistics.median(without), statistics.median(with_)
-    ratio = listened / base
-    labels = ("without listeners", "with listeners (quiet" + ("" if timing else ", timing=False") + ")")
-    width = max(map(len, labels)) + 1
-    for label, runs in zip(labels, (without, with_), strict=True):
-        median = statistics.median(runs)
-        print(
-            f"{label + ':':<{width}} median {median * 1e3:8.1f} ms ({median / n * 1e3:.2f} ms/token), "
-            f"best {min(runs) * 1e3:.1f} ms; runs: {' '.join(f'{t * 1e3:.0f}' for t in runs)}"
-        )
-    spread = max(without) / min(without) - 1
-    cost = listener_cost_us(device, timing)
-    estimate = 1 + (1 + n) * cost * 1e-6 / base
-    print(f"best-run ratio {min(with_) / min(without):.4f}; run-to-run spread without listeners {spread * 100:.1f}%")
-    print(
-        f"listener's own cost, measured alone: {cost:.1f} us per call; {1 + n} calls per generation "
-        f"-> expected ratio {estimate:.4f}"
-    )
-    verdict = "within" if ratio <= GOAL else "ABOVE"
-    print(
-        f"RATIO with/without = {ratio:.4f} ({(ratio - 1) * 100:+.2f}%, medians): {verdict} the {GOAL:.2f} goal for a GPU"
-    )
-    return 1 if not (identical and lengths_ok) or (args.check and ratio > GOAL) else 0
+    print("\n".join(report(found)))
+    checks_ok = found["same_tokens"] and found["cache_lengths_ok"]
+    return 1 if not checks_ok or (args.check and found["ratio"] > GOAL) else 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ Times ``pipe(text)`` (tokenize with the prefix, generate, decode: everything a l
 does) against bare ``model.generate(**inputs)`` on the same, already tokenized inputs, and
 prints the ratio. The goal is at most 2% overhead. A benchmark, not a test: pytest never runs it.
 
-    python bench/bench_pipeline.py                                  # demo model, CPU: well under a minute
-    python bench/bench_pipeline.py --model t5-base-random --device cuda
-    python bench/bench_pipeline.py --batch 4 --new-tokens 64 --repeats 30
+    python -m bench.bench_pipeline                                  # demo model, CPU: well under a minute
+    python -m bench.bench_pipeline --model t5-base-random --device cuda
+    python -m bench.bench_pipeline --batch 4 --new-tokens 64 --repeats 30
 
 Every run is forced to the same length (``min_new_tokens = max_new_tokens``), greedy. Runs
 alternate (bare, pipeline) and (pipeline, bare), so drift in clock speed or in other load on
@@ -21,6 +21,7 @@ Before timing, the script checks that both sides produce the same token ids.
 3072, d_kv 64, 12 heads, 12 + 12 layers, 32128-token vocabulary), fed by the demo tokenizer
 (its ids are a subset of T5's vocabulary). On the CPU the default is one thread: the machines
 this course runs CI on have two shared cores, and two threads there are slower and noisier.
+``measure(...)`` returns the figures as a dict; the command prints them.
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
-
-from extras_and_licenses import standins  # noqa: E402
-from extras_and_licenses.decoding import synchronize  # noqa: E402
-from extras_and_licenses.models import DEMO_MODEL_DIR, choose_device_and_dtype  # noqa: E402
-from extras_and_licenses.pipelines import pipeline  # noqa: E402
+from extras_and_licenses import standins
+from extras_and_licenses.decoding import synchronize
+from extras_and_licenses.models import DEMO_MODEL_DIR, choose_device_and_dtype
+from extras_and_licenses.pipelines import pipeline
 
 PREFIX = "translate English to French: "
 TEXTS = [
@@ -49,6 +46,10 @@ TEXTS = [
     "The cat sleeps on the warm chair.",
 ]
 GOAL = 1.02
+
+
+class DifferentTokens(RuntimeError):
+    """The pipeline and ``model.generate`` made different tokens: their timings would compare different work."""
 
 
 def build(model_name: str, device: str, dtype: torch.dtype):
@@ -69,33 +70,36 @@ def per_call_ms(fn, reps: int = 50) -> float:
     return (time.perf_counter() - start) / reps * 1e3
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", choices=["demo", "t5-base-random"], default="demo")
-    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU if there is one)")
-    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on a GPU that has it)")
-    ap.add_argument("--batch", type=int, default=1, help="texts per call (padded batch)")
-    ap.add_argument("--new-tokens", type=int, default=32, help="forced output length")
-    ap.add_argument("--repeats", type=int, default=25, help="timed (bare, pipeline) pairs")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 on the CPU)")
-    args = ap.parse_args()
-    if not 1 <= args.batch <= len(TEXTS):
-        ap.error(f"--batch must be between 1 and {len(TEXTS)}")
+def measure(
+    model_name: str = "demo",
+    device=None,
+    dtype=None,
+    *,
+    batch: int = 1,
+    new_tokens: int = 32,
+    repeats: int = 25,
+    threads: int | None = None,
+) -> dict:
+    """Time ``pipe(text)`` against bare ``model.generate``, in alternating pairs; return the figures.
 
-    placement = choose_device_and_dtype(args.device, args.dtype)
+    Raises ValueError for a batch outside 1..len(TEXTS), ``DifferentTokens`` when the two sides make different tokens.
+    """
+    if not 1 <= batch <= len(TEXTS):
+        raise ValueError(f"the batch must be between 1 and {len(TEXTS)}, not {batch}")
+    placement = choose_device_and_dtype(device, dtype)
     device = torch.device(placement.device)
     if device.type == "cpu":
-        torch.set_num_threads(args.threads or 1)
-    elif args.threads:
-        torch.set_num_threads(args.threads)
-    model, tokenizer = build(args.model, placement.device, placement.dtype)
+        torch.set_num_threads(threads or 1)
+    elif threads:
+        torch.set_num_threads(threads)
+    model, tokenizer = build(model_name, placement.device, placement.dtype)
 
-    n = args.new_tokens
+    n = new_tokens
     settings = dict(num_beams=1, do_sample=False, min_new_tokens=n, max_new_tokens=n)
     pipe = pipeline("translation_en_to_fr", model=model, tokenizer=tokenizer, prefix=PREFIX, **settings)
-    texts = TEXTS[: args.batch]
-    pipe_input = texts[0] if args.batch == 1 else texts
-    call = dict(batch_size=args.batch) if args.batch > 1 else {}
+    texts = TEXTS[:batch]
+    pipe_input = texts[0] if batch == 1 else texts
+    call = dict(batch_size=batch) if batch > 1 else {}
     inputs = tokenizer([PREFIX + t for t in texts], padding=True, return_tensors="pt").to(device)
 
     def bare():
@@ -112,13 +116,15 @@ def main() -> None:
     got = pipe(pipe_input, return_tensors=True, **call)  # one record per text
     got = torch.stack([record["translation_token_ids"] for record in got])
     if not torch.equal(got, expected):
-        sys.exit("The pipeline and model.generate made different tokens: timings would compare different work.")
+        raise DifferentTokens(
+            "The pipeline and model.generate made different tokens: timings would compare different work."
+        )
 
     for fn in (bare, ours, bare, ours):  # warm-up
         fn()
     times = {"bare": [], "ours": []}
     ratios = []
-    for i in range(args.repeats):
+    for i in range(repeats):
         order = (("bare", bare), ("ours", ours)) if i % 2 == 0 else (("ours", ours), ("bare", bare))
         pair = {}
         for name, fn in order:
@@ -139,35 +145,80 @@ def main() -> None:
         del model.generate
     model_inputs = pipe.preprocess(pipe_input)
     outputs = pipe.forward(model_inputs, **pipe._forward_params)
-    preprocess_ms = per_call_ms(lambda: pipe.preprocess(pipe_input))
-    postprocess_ms = per_call_ms(lambda: pipe.postprocess(outputs))
-
-    bare_ms = statistics.median(times["bare"]) * 1e3
-    ours_ms = statistics.median(times["ours"]) * 1e3
     ratio = statistics.median(ratios)
-    spread = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [min(ratios), ratio, max(ratios)]
-    model_label = "demo model" if args.model == "demo" else "t5-base shape, random weights"
-    print(f"model      {model_label}, {sum(p.numel() for p in model.parameters()):,} parameters")
-    print(
-        f"device     {placement.device}, {str(placement.dtype).replace('torch.', '')}, threads {torch.get_num_threads()}"
-    )
-    print(f"inputs     batch {args.batch}, source {inputs['input_ids'].shape[-1]} tokens, {n} new tokens (forced)")
-    print(f"runs       {args.repeats} pairs, alternating order, after 2 warm-up pairs")
-    print(f"bare       model.generate      {bare_ms:9.2f} ms/call  {bare_ms / n:7.3f} ms/token")
-    print(f"pipeline   pipe(text)          {ours_ms:9.2f} ms/call  {ours_ms / n:7.3f} ms/token")
-    print(f"stages     preprocess {preprocess_ms:.3f} ms, postprocess {postprocess_ms:.3f} ms (each timed alone)")
-    best = min(times["ours"]) / min(times["bare"])
+    return {
+        "model": "demo model" if model_name == "demo" else "t5-base shape, random weights",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": placement.device,
+        "dtype": str(placement.dtype).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "batch": batch,
+        "source_tokens": inputs["input_ids"].shape[-1],
+        "new_tokens": n,
+        "repeats": repeats,
+        "bare_ms": statistics.median(times["bare"]) * 1e3,
+        "pipeline_ms": statistics.median(times["ours"]) * 1e3,
+        "preprocess_ms": per_call_ms(lambda: pipe.preprocess(pipe_input)),
+        "postprocess_ms": per_call_ms(lambda: pipe.postprocess(outputs)),
+        "ratio": ratio,
+        "quartiles": statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [min(ratios), ratio, max(ratios)],
+        "best_ratio": min(times["ours"]) / min(times["bare"]),
+        "wrapper_ms": wrapper_ms,
+    }
+
+
+def report(found: dict) -> list[str]:
+    """The lines the command prints for ``measure()``'s figures."""
+    n, bare_ms, ours_ms, wrapper_ms = found["new_tokens"], found["bare_ms"], found["pipeline_ms"], found["wrapper_ms"]
+    ratio, spread = found["ratio"], found["quartiles"]
     verdict = "within" if ratio <= GOAL else "ABOVE"
-    print(
+    return [
+        f"model      {found['model']}, {found['parameters']:,} parameters",
+        f"device     {found['device']}, {found['dtype']}, threads {found['threads']}",
+        f"inputs     batch {found['batch']}, source {found['source_tokens']} tokens, {n} new tokens (forced)",
+        f"runs       {found['repeats']} pairs, alternating order, after 2 warm-up pairs",
+        f"bare       model.generate      {bare_ms:9.2f} ms/call  {bare_ms / n:7.3f} ms/token",
+        f"pipeline   pipe(text)          {ours_ms:9.2f} ms/call  {ours_ms / n:7.3f} ms/token",
+        f"stages     preprocess {found['preprocess_ms']:.3f} ms, postprocess {found['postprocess_ms']:.3f} ms "
+        "(each timed alone)",
         f"ratio      pipeline / bare = {ratio:.4f} (median of pairs; quartiles {spread[0]:.4f} .. {spread[-1]:.4f}), "
-        f"{verdict} the {GOAL:.2f} goal"
-    )
-    print(f"           fastest pipeline / fastest bare = {best:.4f} (less sensitive to other load on the machine)")
-    print(
+        f"{verdict} the {GOAL:.2f} goal",
+        f"           fastest pipeline / fastest bare = {found['best_ratio']:.4f} "
+        "(less sensitive to other load on the machine)",
         f"overhead   pipeline without generation {wrapper_ms:.3f} ms/call = {wrapper_ms / bare_ms:.2%} of bare generate "
-        f"(ratio {1 + wrapper_ms / bare_ms:.4f}, free of generation's noise)"
+        f"(ratio {1 + wrapper_ms / bare_ms:.4f}, free of generation's noise)",
+    ]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.bench_pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    ap.add_argument("--model", choices=["demo", "t5-base-random"], default="demo")
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU if there is one)")
+    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bfloat16 on a GPU that has it)")
+    ap.add_argument("--batch", type=int, default=1, help="texts per call (padded batch)")
+    ap.add_argument("--new-tokens", type=int, default=32, help="forced output length")
+    ap.add_argument("--repeats", type=int, default=25, help="timed (bare, pipeline) pairs")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 on the CPU)")
+    args = ap.parse_args(argv)
+    if not 1 <= args.batch <= len(TEXTS):
+        ap.error(f"--batch must be between 1 and {len(TEXTS)}")
+    try:
+        found = measure(
+            args.model,
+            args.device,
+            args.dtype,
+            batch=args.batch,
+            new_tokens=args.new_tokens,
+            repeats=args.repeats,
+            threads=args.threads,
+        )
+    except DifferentTokens as exc:
+        sys.exit(str(exc))
+    print("\n".join(report(found)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,12 +20,12 @@ encoder, as ``generate()`` does), how many times the floor it is, its ratio to C
 ``generate()`` with a static cache: in bfloat16 a static cache's masked, full-length attention rounds
 differently from the dynamic cache's, so with random weights the two can part after some tokens).
 
-    python bench/decode_ladder.py --smoke                  # CPU, tiny shapes, seconds: checks it runs
-    python bench/decode_ladder.py --device cuda            # the whole ladder on a GPU
-    python bench/decode_ladder.py --device cpu --models t5-base --dtypes float32 --new-tokens 16
-    python bench/run_gpu_benchmarks.py --parts ladder      # the same, into bench/results/ and BENCHMARKS.md
+    python -m bench.decode_ladder --smoke                  # CPU, tiny shapes, seconds: checks it runs
+    python -m bench.decode_ladder --device cuda            # the whole ladder on a GPU
+    python -m bench.decode_ladder --device cpu --models t5-base --dtypes float32 --new-tokens 16
+    python -m bench.run_gpu_benchmarks --parts ladder      # the same, into bench/results/ and BENCHMARKS.md
 
-``ladder(...)`` returns the rows (a list of dicts); ``markdown(...)`` renders them.
+``ladder(...)`` returns the rows (a list of dicts); ``bench.ladder_report.markdown(...)`` renders them.
 """
 
 from __future__ import annotations
@@ -33,34 +33,19 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
-
-from extras_and_licenses import fast_decode, standins  # noqa: E402
-from extras_and_licenses.decoding import copy_bandwidth, floor_ms_per_token, synchronize, time_generate  # noqa: E402
+from bench import ct2_peer
+from bench.ladder_report import FLOOR, cpu_ratio, markdown
+from extras_and_licenses import fast_decode, standins
+from extras_and_licenses.decoding import copy_bandwidth, floor_ms_per_token, time_calls, time_generate
 
 MODELS = ("t5-large", "flan-t5-large", "t5-base")  # t5-large first: it carries the goal
 MODEL_IDS = {"t5-base": "t5-base", "t5-large": "t5-large", "flan-t5-large": "google/flan-t5-large"}
-RUNGS = (
-    "no cache",
-    "dynamic cache",
-    "static cache",
-    "static cache + compile",
-    "static step",
-    "captured step",
-    "compiled step",
-    "CTranslate2",
-)
-FLOOR = "floor"
-GOALS_MS = {"t5-base": 0.5, "t5-large": 1.0, "flan-t5-large": 1.0}  # bfloat16, batch 1, H100/H200
 COMPILE_GUESS_S = 90  # a first torch.compile of a t5-large step, until one has been timed
 SOURCE_TEXT = "translate English to German: The house is wonderful and the garden is big."
 
@@ -68,19 +53,6 @@ SOURCE_TEXT = "translate English to German: The house is wonderful and the garde
 def _status(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0][:240] if str(exc).strip() else ""
     return f"failed: {type(exc).__name__}: {text}"
-
-
-def _time_runs(run, device, repeats: int, warmup: int) -> tuple[list[float], object]:
-    """Wall seconds of ``repeats`` calls of ``run()`` after ``warmup`` untimed ones; and the last result."""
-    result, seconds = None, []
-    for index in range(warmup + repeats):
-        synchronize(device)
-        started = time.perf_counter()
-        result = run()
-        synchronize(device)
-        if index >= warmup:
-            seconds.append(time.perf_counter() - started)
-    return seconds, result
 
 
 def _generate_rungs(device):
@@ -97,38 +69,6 @@ def _generate_rungs(device):
             ("static cache + compile", {"cache_implementation": "static", "compile_config": CompileConfig()}, 2)
         )
     return rungs
-
-
-class CT2Peer:
-    """CTranslate2 on the same random weights: the model saved, converted, loaded on the same device."""
-
-    def __init__(self, model, tokenizer, dtype: str, device: torch.device, workdir: Path):
-        import ctranslate2
-        from ctranslate2.converters import TransformersConverter
-
-        self.version = ctranslate2.__version__
-        hf_dir, ct2_dir = workdir / "hf", workdir / "ct2"
-        model.save_pretrained(hf_dir)
-        tokenizer.save_pretrained(hf_dir)
-        TransformersConverter(str(hf_dir)).convert(str(ct2_dir), quantization=dtype, force=True)
-        kwargs = {"device": device.type, "compute_type": dtype}
-        if device.type == "cuda":
-            kwargs["device_index"] = device.index or 0
-        else:
-            kwargs["intra_threads"] = torch.get_num_threads()
-        self.translator = ctranslate2.Translator(str(ct2_dir), **kwargs)
-        self.tokenizer, self.start = tokenizer, model.config.decoder_start_token_id
-
-    def run(self, input_ids, new_tokens: int) -> torch.Tensor:
-        source = [self.tokenizer.convert_ids_to_tokens(row.tolist()) for row in input_ids.cpu()]
-        results = self.translator.translate_batch(
-            source, beam_size=1, max_decoding_length=new_tokens, min_decoding_length=new_tokens
-        )
-        ids = [[self.start] + self.tokenizer.convert_tokens_to_ids(r.hypotheses[0]) for r in results]
-        return torch.tensor(ids)
-
-    def close(self) -> None:
-        del self.translator
 
 
 def ladder(
@@ -235,29 +175,35 @@ class _Ladder:
 
         # rungs 5-7: the hand-written static step, uncaptured, captured, compiled
         problem = fast_decode.capture_problem(device)
-        for rung, method in (("static step", "static"), ("captured step", "graph"), ("compiled step", "compile")):
-            if method != "static" and problem:
+        for rung in ("static step", "captured step", "compiled step"):
+            if rung != "static step" and problem:
                 add(rung, status=f"skipped: {problem}")
                 continue
-            if self.out_of_time(self.compile_guess_s if method == "compile" else 0.0):
+            if self.out_of_time(self.compile_guess_s if rung == "compiled step" else 0.0):
                 add(rung, status="skipped: out of time")
                 continue
             started = time.perf_counter()
             try:
-                add(rung, **_time_static_step(model, inputs, new_tokens, repeats, method, device, outputs))
-                if method == "compile":
+                add(rung, **_time_static_step(model, inputs, new_tokens, repeats, rung, device, outputs))
+                if rung == "compiled step":
                     self.timed_compile(started)
             except Exception as exc:  # noqa: BLE001
                 add(rung, status=_status(exc))
             finally:
-                if method == "compile":
+                if rung == "compiled step":
                     torch._dynamo.reset()
 
         # rung 8: CTranslate2
         if self.out_of_time():
             add("CTranslate2", status="skipped: out of time")
         else:
-            add("CTranslate2", **_time_ct2(model, self.tokenizer, inputs, new_tokens, repeats, dtype, device, outputs))
+            try:
+                row = ct2_peer.time_ct2(model, self.tokenizer, inputs, new_tokens, repeats, dtype, device)
+                if row.get("output_ids") is not None:
+                    outputs["CTranslate2"] = row.pop("output_ids")
+                add("CTranslate2", **row)
+            except Exception as exc:  # noqa: BLE001 - CUDA library versions, compute types: recorded
+                add("CTranslate2", status=_status(exc))
 
         _ratios(rows, outputs)
         del model
@@ -271,14 +217,15 @@ def _ms(seconds: list[float]) -> list[float]:
     return [round(s * 1e3, 3) for s in seconds]
 
 
-def _time_static_step(model, inputs, new_tokens, repeats, method, device, outputs) -> dict:
+def _time_static_step(model, inputs, new_tokens, repeats, rung, device, outputs) -> dict:
+    """One of the hand-written step's rungs: uncaptured, captured as a CUDA graph, or compiled."""
     started = time.perf_counter()
     decoder = fast_decode.StaticT5Decoder(model, *inputs["input_ids"].shape, new_tokens, new_tokens)
     decoder.load(inputs["input_ids"], inputs["attention_mask"])
     step = decoder.step
-    if method == "graph":
+    if rung == "captured step":
         step = fast_decode.capture_cuda_graph(decoder).replay
-    elif method == "compile":
+    elif rung == "compiled step":
         step = fast_decode.compile_step(decoder)
         for _ in range(3):
             step()
@@ -288,46 +235,19 @@ def _time_static_step(model, inputs, new_tokens, repeats, method, device, output
         decoder.load(inputs["input_ids"], inputs["attention_mask"])
         return decoder.decode(step, check_every=new_tokens)
 
-    seconds, ids = _time_runs(run, device, repeats, warmup=1)
-    outputs[method] = ids
-    made = ids.shape[1] - 1
-    if made != new_tokens:
-        raise RuntimeError(f"the step made {made} tokens, not {new_tokens}")
+    def check(ids):
+        if ids.shape[1] - 1 != new_tokens:
+            raise RuntimeError(f"the step made {ids.shape[1] - 1} tokens, not {new_tokens}")
+
+    timing = time_calls(run, device, new_tokens, repeats=repeats, warmup=1, check=check)
+    outputs[rung] = timing.output_ids
     return {
         "status": "ok",
-        "ms_per_token": statistics.median(seconds) / new_tokens * 1e3,
-        "runs_ms": _ms(seconds),
+        "ms_per_token": timing.ms_per_token,
+        "runs_ms": _ms(timing.seconds),
         "prepare_s": round(prepare_s, 2),
         "cache_mb": round(decoder.cache_bytes() / 1e6, 2),
     }
-
-
-def _time_ct2(model, tokenizer, inputs, new_tokens, repeats, dtype, device, outputs) -> dict:
-    peer = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="ct2-") as workdir:
-            started = time.perf_counter()
-            peer = CT2Peer(model, tokenizer, dtype, device, Path(workdir))
-            convert_s = time.perf_counter() - started
-            seconds, ids = _time_runs(lambda: peer.run(inputs["input_ids"], new_tokens), device, repeats, warmup=1)
-        outputs["ct2"] = ids.to(inputs["input_ids"].device)
-        return {
-            "status": "ok",
-            "ms_per_token": statistics.median(seconds) / new_tokens * 1e3,
-            "runs_ms": _ms(seconds),
-            "prepare_s": round(convert_s, 2),
-            "version": peer.version,
-        }
-    except ImportError as exc:
-        return {"status": f"skipped: ctranslate2 is not installed ({exc})"}
-    except Exception as exc:  # noqa: BLE001 - CUDA library versions, compute types: recorded
-        return {"status": _status(exc)}
-    finally:
-        if peer is not None:
-            peer.close()
-
-
-OUTPUT_KEYS = {"static step": "static", "captured step": "graph", "compiled step": "compile", "CTranslate2": "ct2"}
 
 
 def _ratios(model_rows: list[dict], outputs: dict) -> None:
@@ -344,7 +264,7 @@ def _ratios(model_rows: list[dict], outputs: dict) -> None:
         row["x_floor"] = ms / floor if floor else None
         row["x_ct2"] = ms / ct2 if ct2 else None
         row["x_generate"] = ms / eager if eager else None
-        ids = outputs.get(OUTPUT_KEYS.get(row["rung"], row["rung"]))
+        ids = outputs.get(row["rung"])
         if ids is not None and reference is not None:
             row["same_tokens_as_generate"] = bool(ids.shape == reference.shape and torch.equal(ids, reference))
             if not row["same_tokens_as_generate"] and ids.shape == reference.shape:
@@ -353,112 +273,8 @@ def _ratios(model_rows: list[dict], outputs: dict) -> None:
             row["same_tokens_as_static_generate"] = bool(ids.shape == static.shape and torch.equal(ids, static))
 
 
-# ------------------------------------------------------------------ reporting
-def _fmt_ms(value) -> str:
-    return "-" if value is None else (f"{value:.3f}" if value < 10 else f"{value:.1f}")
-
-
-def _fmt_x(value) -> str:
-    return "-" if value is None else (f"{value:.2f}x" if value < 10 else f"{value:,.0f}x")
-
-
-def _identity(row: dict) -> str:
-    same = row.get("same_tokens_as_generate")
-    if same is None:
-        return "-"
-    text = "yes" if same else f"no (from token {row.get('first_difference', '?')})"
-    if row.get("same_tokens_as_static_generate") is not None:
-        text += "; static generate(): " + ("yes" if row["same_tokens_as_static_generate"] else "no")
-    return text
-
-
-def table(rows: list[dict]) -> list[str]:
-    """Markdown lines: one table per model and dtype, the rungs in order, the floor last."""
-    out = []
-    keys = []
-    for row in rows:
-        if (row["model"], row["dtype"]) not in keys:
-            keys.append((row["model"], row["dtype"]))
-    for model, dtype in keys:
-        group = {r["rung"]: r for r in rows if r["model"] == model and r["dtype"] == dtype}
-        first = next(iter(group.values()))
-        out += [
-            "",
-            f"**{model}, {dtype}** (batch 1, {first.get('source_tokens', '?')}-token source, "
-            f"{first.get('new_tokens', '?')} forced new tokens, {first.get('device', '?')})",
-            "",
-            "| rung | ms/token | x floor | x CTranslate2 | x generate() | same tokens as generate() | note |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for rung in (*RUNGS, FLOOR):
-            row = group.get(rung)
-            if row is None:
-                continue
-            note = "" if row.get("status") == "ok" else row.get("status", "")
-            if rung == FLOOR:
-                note = (
-                    f"decoder weights / {row.get('bandwidth_gb_s', 0):,.0f} GB/s" if row.get("status") == "ok" else note
-                )
-            elif row.get("prepare_s") is not None:
-                note = f"prepare {row['prepare_s']:.1f} s" + (
-                    f"; CTranslate2 {row['version']}" if row.get("version") else ""
-                )
-            out.append(
-                f"| {rung} | {_fmt_ms(row.get('ms_per_token'))} | {_fmt_x(row.get('x_floor'))} | "
-                f"{_fmt_x(row.get('x_ct2'))} | {_fmt_x(row.get('x_generate'))} | {_identity(row)} | "
-                f"{note.replace('|', '/')} |"
-            )
-    return out
-
-
-def goal_lines(rows: list[dict], device_name: str) -> list[str]:
-    """The issue's goals against the fastest hand-written rung, bfloat16, batch 1."""
-    out = []
-    gpu = any(tag in device_name for tag in ("H100", "H200"))
-    for model, goal in GOALS_MS.items():
-        mine = [
-            r
-            for r in rows
-            if r["model"] == model and r["dtype"] == "bfloat16" and r["rung"] in ("captured step", "compiled step")
-        ]
-        mine = [r for r in mine if r.get("ms_per_token") is not None]
-        ct2 = next(
-            (r for r in rows if r["model"] == model and r["dtype"] == "bfloat16" and r["rung"] == "CTranslate2"), {}
-        )
-        if not mine:
-            out.append(f"- {model}, bfloat16: <= {goal} ms/token: not measured (no captured step ran here)")
-            continue
-        best = min(mine, key=lambda r: r["ms_per_token"])
-        verdict = ("met" if best["ms_per_token"] <= goal else "NOT met") if gpu else "goal is for an H100/H200"
-        peer = ""
-        if ct2.get("ms_per_token"):
-            peer = (
-                "; faster than CTranslate2"
-                if best["ms_per_token"] < ct2["ms_per_token"]
-                else "; NOT faster than CTranslate2"
-            )
-        out.append(
-            f"- {model}, bfloat16: <= {goal} ms/token: {best['ms_per_token']:.3f} ({best['rung']}): {verdict}{peer}"
-        )
-    return out
-
-
-def markdown(rows: list[dict], device_name: str = "") -> str:
-    lines = ["Goals (issue 17):", *goal_lines(rows, device_name), *table(rows)]
-    return "\n".join(lines) + "\n"
-
-
-def cpu_ratio(rows: list[dict]) -> list[str]:
-    """On the CPU: the static step against generate(), as a ratio, per model and dtype."""
-    out = []
-    for row in rows:
-        if row["rung"] == "static step" and row.get("x_generate"):
-            out.append(f"{row['model']} {row['dtype']}: static step / generate() = {row['x_generate']:.3f}")
-    return out
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.decode_ladder", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny shapes, 4 tokens, 1 repeat: checks it runs")
     parser.add_argument("--device", default=None, help="cuda (default when there is one), cpu")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch, here, the wheels the lesson part of bench/run_gpu_benchmarks.py needs on the lent GPU
+# Fetch, here, the wheels the lesson part of python -m bench.run_gpu_benchmarks needs on the lent GPU
 # machine, whose image (Python 3.12) has torch and transformers 5.17 but no Jupyter kernel machinery.
 # The lessons need transformers >= 5.24 (requirements.txt; between 5.17 and 5.24 T5's `past_key_values`
 # became `cache`), so the wheels include the version CI tests, 5.24.0, and a regex new enough for it;
@@ -8,9 +8,9 @@
 # Then the device call: carry [".whl"] and run `bash bench/on_gpu_machine.sh [options]`, which installs
 # them into /tmp/site with
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-# puts that first on PYTHONPATH and runs bench/run_gpu_benchmarks.py (with --export "$OUT").
+# puts that first on PYTHONPATH and runs python3 -m bench.run_gpu_benchmarks (with --export "$OUT").
 # To rehearse that install here (Python 3.11): WHEEL_PYTHON=3.11 WHEEL_DIR=/tmp/whl311 bash bench/fetch_gpu_wheels.sh
-# The decode ladder (issue 17, bench/decode_ladder.py) needs no Jupyter but CTranslate2 (a 43 MB wheel; both
+# The decode ladder (issue 17, python -m bench.decode_ladder) needs no Jupyter but CTranslate2 (a 43 MB wheel; both
 # sets together pass the 64 MiB a device call carries): WHEEL_SET=ladder bash bench/fetch_gpu_wheels.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole device call for the GPU benchmark, on a lent GPU machine with no internet:
 #   here first:      bash bench/fetch_gpu_wheels.sh            # .whl/: Jupyter kernel + transformers 5.24.0
-#   device command:  bash bench/on_gpu_machine.sh [run_gpu_benchmarks.py options]   (carry [".whl"])
+#   device command:  bash bench/on_gpu_machine.sh [bench.run_gpu_benchmarks options]   (carry [".whl"])
 # The decode ladder (issue 17) is its own call, with its own wheels (CTranslate2, no Jupyter):
 #   here first:      WHEEL_SET=ladder bash bench/fetch_gpu_wheels.sh
 #   device command:  bash bench/on_gpu_machine.sh --parts ladder --budget 420    (carry [".whl"], timeout_s 540)
@@ -13,7 +13,7 @@
 # (default 120 s) + the install, about 8.5 minutes: under the 10-minute call limit, and a shorter
 # partial rerun (--parts/--lessons) fills in what a first call skipped. Rehearse both calls on a CPU:
 #   BENCH_SMOKE=1 bash bench/on_gpu_machine.sh       # the first call, smoke mode (the second is skipped)
-#   python bench/run_gpu_benchmarks.py --device cpu --parts lessons --lessons 01 --lesson-dtype float32 \
+#   python -m bench.run_gpu_benchmarks --device cpu --parts lessons --lessons 01 --lesson-dtype float32 \
 #     --budget 90 --results-dir /tmp/r --markdown /tmp/r/B.md   # the second call, cut short by its budget
 # Rehearse it here on the CPU, in a venv shaped like the GPU image (no Jupyter, transformers 5.17):
 #   WHEEL_PYTHON=3.11 WHEEL_DIR=/tmp/whl311 bash bench/fetch_gpu_wheels.sh
@@ -25,13 +25,13 @@ unset COURSE_STRICT_CLAIMS
 out_args=()
 if [ -n "${OUT:-}" ]; then out_args=(--export "$OUT"); fi
 if [ "$#" -gt 0 ]; then
-  exec python3 bench/run_gpu_benchmarks.py "$@" ${out_args[@]+"${out_args[@]}"}
+  exec python3 -m bench.run_gpu_benchmarks "$@" ${out_args[@]+"${out_args[@]}"}
 fi
 smoke=()
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then smoke=(--smoke); fi
 if [ -n "${BENCH_DEVICE:-}" ]; then out_args+=(--device "$BENCH_DEVICE"); fi  # e.g. cpu, to rehearse
-python3 bench/run_gpu_benchmarks.py ${smoke[@]+"${smoke[@]}"} --budget "${BENCH_BUDGET:-360}" ${out_args[@]+"${out_args[@]}"}
+python3 -m bench.run_gpu_benchmarks ${smoke[@]+"${smoke[@]}"} --budget "${BENCH_BUDGET:-360}" ${out_args[@]+"${out_args[@]}"}
 if [ "${LESSON01_FP32:-1}" = 1 ] && [ "${BENCH_SMOKE:-0}" != 1 ]; then
-  python3 bench/run_gpu_benchmarks.py --parts lessons --lessons 01 --lesson-dtype float32 \
+  python3 -m bench.run_gpu_benchmarks --parts lessons --lessons 01 --lesson-dtype float32 \
     --budget "${FP32_BUDGET:-120}" ${out_args[@]+"${out_args[@]}"}
 fi

@@ -11,7 +11,8 @@ in ``bench/`` uses the same three measurements, so the two report comparable num
 - :func:`decoder_weight_bytes`: the bytes of weights one decoding step reads: the decoder's
   parameters plus the output projection (``lm_head``).
 - :func:`time_generate`: the median wall time of ``generate()`` forced to make exactly
-  ``new_tokens`` tokens, waiting for the GPU before and after each run.
+  ``new_tokens`` tokens, waiting for the GPU before and after each run; :func:`time_calls` is its
+  loop, for any other decoder.
 
 Used by lesson 03 (the KV cache and decoding) and by the GPU benchmark in ``bench/``.
 """
@@ -24,7 +25,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["GenerateTiming", "copy_bandwidth", "decoder_weight_bytes", "floor_ms_per_token", "time_generate"]
+__all__ = [
+    "GenerateTiming",
+    "copy_bandwidth",
+    "decoder_weight_bytes",
+    "floor_ms_per_token",
+    "time_calls",
+    "time_generate",
+]
 
 
 def synchronize(device: torch.device) -> None:
@@ -122,19 +130,32 @@ def time_generate(model, inputs, new_tokens: int, *, repeats: int = 3, warmup: i
     kwargs.update(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
     device = model.device
     prompt_len = 1 if model.config.is_encoder_decoder else inputs["input_ids"].shape[-1]  # T5 starts from one token
-    timing = GenerateTiming(new_tokens)
+
+    def check(out) -> None:
+        made = out.shape[-1] - prompt_len
+        if made != new_tokens:
+            raise RuntimeError(f"generate() made {made} tokens, not the {new_tokens} asked for: timings would mislead.")
+
     with torch.no_grad():
-        for run in range(warmup + repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            out = model.generate(**inputs, **kwargs)
-            synchronize(device)
-            if run >= warmup:
-                timing.seconds.append(time.perf_counter() - start)
-            made = out.shape[-1] - prompt_len
-            if made != new_tokens:
-                raise RuntimeError(
-                    f"generate() made {made} tokens, not the {new_tokens} asked for: timings would mislead."
-                )
+        return time_calls(
+            lambda: model.generate(**inputs, **kwargs), device, new_tokens, repeats=repeats, warmup=warmup, check=check
+        )
+
+
+def time_calls(call, device, new_tokens: int, *, repeats: int = 3, warmup: int = 1, check=None) -> GenerateTiming:
+    """Wall times of ``repeats`` calls of ``call()`` that each make ``new_tokens`` tokens, after ``warmup``
+    untimed ones, waiting for ``device`` before and after each; ``check(result)`` (when given) sees every
+    call's result. The timing loop of :func:`time_generate`, for decoders that are not ``generate()``
+    (a hand-written step, another runtime); the last call's result is the timing's ``output_ids``."""
+    timing = GenerateTiming(new_tokens)
+    for run in range(warmup + repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        out = call()
+        synchronize(device)
+        if run >= warmup:
+            timing.seconds.append(time.perf_counter() - start)
+        if check is not None:
+            check(out)
     timing.output_ids = out
     return timing

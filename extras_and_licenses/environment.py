@@ -14,8 +14,8 @@ Used by the first cells of every lesson (00-04)::
     from extras_and_licenses.environment import check_environment
     check_environment()   # one line when all is well; otherwise what to run, and the lesson stops
 
-by ``doctor`` (the versions rows), by ``bench/run_gpu_benchmarks.py`` (it refuses to run the
-lessons outside the ranges), and by the Colab/Kaggle setup cell (:func:`install_for_hosted_runtime`).
+by ``doctor`` (the versions rows), by the GPU benchmark's lesson part, ``bench.lessons`` (it refuses to
+run the lessons outside the ranges), and by the Colab/Kaggle setup cell (:func:`install_for_hosted_runtime`).
 It imports neither torch nor transformers: it reads installed versions from package metadata.
 """
 

@@ -1,6 +1,6 @@
 """Benchmark stand-ins: each lesson model's real architecture, with random weights.
 
-What it is for: the GPU benchmark (``bench/run_gpu_benchmarks.py``) measures how long each
+What it is for: the GPU benchmark (``python -m bench.run_gpu_benchmarks``) measures how long each
 lesson takes and how much GPU memory it needs, on machines that cannot download the lesson
 models. Time and memory depend on the architecture, not on the values of the weights, so with
 ``COURSE_STANDIN=random`` set, :func:`extras_and_licenses.models.load_model` hands the lessons
@@ -168,7 +168,7 @@ def banner_lines(stands_in_for: str, parameters: int) -> list[str]:
     return [
         "RANDOM WEIGHTS (benchmark stand-in) - NOT THE REAL MODEL",
         f"Standing in for: {stands_in_for} (its real architecture, {parameters:,} parameters)",
-        f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: bench/run_gpu_benchmarks.py).",
+        f"Why: {STANDIN_ENV}=random is set (the GPU benchmark: python -m bench.run_gpu_benchmarks).",
         "The weights are random numbers: every output is noise; only time and memory mean anything.",
         "Text goes through the demo tokenizer, padded with filler pieces «n» to 32,128 ids.",
         f"To use the real model: unset {STANDIN_ENV}.",

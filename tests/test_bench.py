@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench import bookkeeping, gpu_report, lessons
+from bench import run_gpu_benchmarks as bench
 
-import gpu_report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 UNLIMITED = "1000000"  # seconds: a --budget no smoke run comes near, so no part is cut for time
 HANG_GUARD_S = 1800  # a hung run fails here; a slow one (a loaded CI machine) still finishes
 
 
-def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
-    """Run a benchmark command on two threads; it must exit 0 (its output tail is the failure message)."""
+def run_ok(command: list[str], cwd: Path = ROOT, **env) -> subprocess.CompletedProcess:
+    """Run a benchmark command on two threads, from the repository root (where ``python -m bench....`` runs);
+    it must exit 0 (its output tail is the failure message)."""
     done = subprocess.run(
         command,
         capture_output=True,
@@ -43,8 +44,8 @@ def run_ok(command: list[str], cwd: Path, **env) -> subprocess.CompletedProcess:
 def test_smoke_run_writes_its_table_and_results(tmp_path):
     committed = (ROOT / "BENCHMARKS.md").read_text()
     markdown = tmp_path / "smoke.md"
-    command = [sys.executable, str(ROOT / "bench" / "run_gpu_benchmarks.py"), "--smoke", "--budget", UNLIMITED]
-    run_ok(command + ["--results-dir", str(tmp_path), "--markdown", str(markdown)], tmp_path)
+    command = [sys.executable, "-m", "bench.run_gpu_benchmarks", "--smoke", "--budget", UNLIMITED]
+    run_ok(command + ["--results-dir", str(tmp_path), "--markdown", str(markdown)])
     assert (ROOT / "BENCHMARKS.md").read_text() == committed, "a smoke run must not touch BENCHMARKS.md"
 
     results = json.loads((tmp_path / "cpu-smoke.json").read_text())
@@ -56,12 +57,15 @@ def test_smoke_run_writes_its_table_and_results(tmp_path):
     # include the tiny model's float32 weights (2,286,592 parameters), still alive at the end
     memory = notebook["memory"]
     assert memory["cuda"] is False and memory["tensor_peak"] >= memory["tensor_now"] >= 2_286_592 * 4, memory
-    assert results["listener"] and results["listener"][0]["ratio"] is not None
+    [listener] = results["listener"]
+    assert listener["ratio"] > 0 and listener["checks"] == "tokens True, cache lengths True", listener
+    assert listener["command"].startswith("python -m bench.bench_listener --tiny")
     eager = [row for row in results["decode"] if row["mode"] != "static cache + compile"]
     assert len(eager) == 6 and all(row["status"] == "ok" for row in eager), eager  # 3 shapes x 2 modes, float32
     assert any("static cache + compile" in item["item"] for item in results["skipped"])  # no GPU here
 
     table = markdown.read_text()
+    assert table == gpu_report.render([results], smoke=True)  # the page is the results file, rendered
     for heading in ("### Lessons", "### Listener overhead", "### Decode speed against the bandwidth floor"):
         assert heading in table
     assert "| smoke notebook (injected) | float32 | ran all 2 cells |" in table
@@ -71,13 +75,13 @@ def test_smoke_run_writes_its_table_and_results(tmp_path):
 
 def test_benchmarks_md_is_rendered_from_the_results_files():
     expected = gpu_report.render(gpu_report.load_results())
-    assert (ROOT / "BENCHMARKS.md").read_text() == expected, "run: python bench/run_gpu_benchmarks.py --render"
+    assert (ROOT / "BENCHMARKS.md").read_text() == expected, "run: python -m bench.run_gpu_benchmarks --render"
 
 
 def test_without_gpu_results_the_page_says_so_and_keeps_the_earlier_figures():
     page = gpu_report.render([])
     assert "No GPU figures from the full command exist yet" in page
-    assert "python bench/run_gpu_benchmarks.py" in page
+    assert "python -m bench.run_gpu_benchmarks --render" in page
     for figure in ("1.0116", "18.55 ms/token", "1.0127", "1.0042", "12.8 µs", "| t5-large | float32 | 19.0 | 22.3 |"):
         assert figure in page
     assert "transformers 5.17 and torch 2.11" in page
@@ -105,8 +109,6 @@ def test_goals_read_a_gpu_result():
 
 
 def test_a_partial_run_keeps_the_earlier_rows_and_replaces_what_it_measures(tmp_path):
-    import run_gpu_benchmarks as bench
-
     args, _ = bench.parse_args(["--device", "cpu", "--parts", "decode", "--decode-modes", "compiled"])
     args.results_dir, args.markdown = tmp_path, tmp_path / "B.md"
     earlier_row = {"model": "t5-large", "dtype": "bfloat16", "mode": "dynamic cache", "ms_per_token": 20.0}
@@ -114,14 +116,15 @@ def test_a_partial_run_keeps_the_earlier_rows_and_replaces_what_it_measures(tmp_
     previous = {
         "kind": "cpu",  # a full run on this device (--device cpu) that is not a smoke run
         "date": "2026-01-01T00:00:00+00:00",
-        "command": "python bench/run_gpu_benchmarks.py",
+        "command": "python -m bench.run_gpu_benchmarks",
         "lessons": [{"lesson": "01_encoder_decoders", "summary": "ran all 9 cells", "memory": {"max_allocated": 1e9}}],
         "listener": [],
         "decode": [earlier_row, stale_row],
         "skipped": [{"part": "decode", "item": "t5-base float32 no cache", "reason": "over budget"}],
     }
     (tmp_path / "cpu.json").write_text(json.dumps(previous))
-    run = bench.Run(args, bench.torch.device("cpu"))
+    assert bench.partial(args)
+    run = bookkeeping.Run(args, bench.torch.device("cpu"), partial=True, start=bench.T0)
     assert run.data["lessons"][0]["earlier"] == previous["date"]
     run.add("decode", {"model": "t5-large", "dtype": "bfloat16", "mode": "static cache + compile", "ms_per_token": 1.5})
     run.skip("decode", "t5-large bfloat16 dynamic cache", "over budget")  # the earlier measurement stands
@@ -135,22 +138,20 @@ def test_a_partial_run_keeps_the_earlier_rows_and_replaces_what_it_measures(tmp_
 
 
 def test_the_lessons_part_refuses_versions_outside_the_tested_range(tmp_path):
-    import run_gpu_benchmarks as bench
-
     # the GPU image's transformers: the lessons would fail on the `cache` argument, not on memory
-    problem = bench.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.17.0"})
+    problem = lessons.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.17.0"})
     assert problem is not None and problem.startswith("transformers 5.17.0 is outside transformers<6,>=5.24 ")
     assert "fetch_gpu_wheels.sh" in problem  # says what to do
     # the versions CI tests, and a CUDA build's local tag, pass
-    assert bench.lesson_version_problem({"torch": "2.13.0+cpu", "transformers": "5.24.0"}) is None
-    assert bench.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.24.0"}) is None
+    assert lessons.lesson_version_problem({"torch": "2.13.0+cpu", "transformers": "5.24.0"}) is None
+    assert lessons.lesson_version_problem({"torch": "2.11.0+cu130", "transformers": "5.24.0"}) is None
     # too new a torch is named as well
-    assert "torch 2.15.0 is outside" in bench.lesson_version_problem({"torch": "2.15.0", "transformers": "5.24.0"})
+    assert "torch 2.15.0 is outside" in lessons.lesson_version_problem({"torch": "2.15.0", "transformers": "5.24.0"})
 
     # and the part records the reason instead of running notebooks that cannot pass
     args, _ = bench.parse_args(["--device", "cpu", "--parts", "lessons"])
     args.results_dir, args.markdown = tmp_path, tmp_path / "B.md"
-    run = bench.Run(args, bench.torch.device("cpu"))
+    run = bookkeeping.Run(args, bench.torch.device("cpu"), partial=True, start=bench.T0)
     run.data["versions"]["transformers"] = "5.17.0"
     bench.run_lessons(run, deadline=bench.time.perf_counter() + 60)
     assert run.data["lessons"] == []
@@ -186,19 +187,17 @@ def test_the_device_script_passes_its_options_and_exports_to_out(tmp_path):
 
 def test_the_budget_shares_time_and_passes_on_what_a_part_leaves(monkeypatch):
     """The time-budget arithmetic, on a fake clock: the parts' shares, the carry, the cap at what is left."""
-    import run_gpu_benchmarks as bench
-
     now = [bench.T0]
-    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(bookkeeping, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     scale = 100.0 / sum(bench.SHARES[p] for p in bench.DEFAULT_PARTS)  # a 100 s run of the default parts
-    budget = bench.Budget(100.0, scale)
+    budget = bookkeeping.Budget(100.0, scale, bench.SHARES, start=bench.T0)
     with budget.part("bandwidth") as deadline:
         assert deadline - now[0] == pytest.approx(bench.SHARES["bandwidth"] * scale)
         now[0] += 1.0
     unused = bench.SHARES["bandwidth"] * scale - 1.0
     with budget.part("lessons") as deadline:
         assert deadline - now[0] == pytest.approx(bench.SHARES["lessons"] * scale + unused)  # the carry
-        assert bench.seconds_left(deadline) == pytest.approx(deadline - now[0])
+        assert bookkeeping.seconds_left(deadline) == pytest.approx(deadline - now[0])
         now[0] += 90.0  # past its deadline: nothing carries on
     with budget.part("listener") as deadline:
         assert deadline - now[0] == pytest.approx(100.0 - 91.0)  # capped at what the run has left

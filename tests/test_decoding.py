@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from extras_and_licenses.decoding import copy_bandwidth, decoder_weight_bytes, floor_ms_per_token, time_generate
+from extras_and_licenses.decoding import (
+    copy_bandwidth,
+    decoder_weight_bytes,
+    floor_ms_per_token,
+    time_calls,
+    time_generate,
+)
 
 PROMPT = "translate English to French: The black dog sees the red cat."
 
@@ -88,3 +94,17 @@ def test_time_generate_refuses_nonsense(tiny_t5):
     model, tokenizer = tiny_t5
     with pytest.raises(ValueError):
         time_generate(model, tokenizer(PROMPT, return_tensors="pt"), 0)
+
+
+def test_time_calls_times_the_repeats_after_the_warmup_and_checks_every_call():
+    """time_generate's loop, for any decoder (bench.decode_ladder's hand-written step and CTranslate2)."""
+    made, seen = [], []
+
+    def call():
+        made.append(len(made))
+        return torch.zeros(1, 1 + 4)
+
+    timing = time_calls(call, torch.device("cpu"), 4, repeats=3, warmup=2, check=lambda out: seen.append(out.shape))
+    assert len(made) == 5 and len(seen) == 5  # every call is checked, warm-up ones too
+    assert len(timing.seconds) == 3 and timing.output_ids.shape == (1, 5)
+    assert timing.ms_per_token == pytest.approx(timing.median_s / 4 * 1e3)

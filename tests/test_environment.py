@@ -89,13 +89,10 @@ def test_editing_requirements_txt_changes_every_verdict(tmp_path):
     edited.write_text((ROOT / "requirements.txt").read_text().replace("transformers>=5.24,<6", "transformers>=5.15,<6"))
     states = environment.survey(versions=_all_in_range(transformers="5.15.0"), runtime=None, path=edited)
     assert all(s.ok for s in states)
-    sys.path.insert(0, str(ROOT / "bench"))
-    import run_gpu_benchmarks as bench
+    from bench.lessons import lesson_version_problem
 
-    assert bench.lesson_version_problem({"torch": "2.13.0", "transformers": "5.15.0"}, requirements=edited) is None
-    assert "transformers 5.15.0 is outside" in bench.lesson_version_problem(
-        {"torch": "2.13.0", "transformers": "5.15.0"}
-    )
+    assert lesson_version_problem({"torch": "2.13.0", "transformers": "5.15.0"}, requirements=edited) is None
+    assert "transformers 5.15.0 is outside" in lesson_version_problem({"torch": "2.13.0", "transformers": "5.15.0"})
 
 
 # ------------------------------------------------------------------ judging versions

@@ -4,14 +4,10 @@ torch.cuda.max_memory_allocated, which sizes the lessons' GPU memory when no GPU
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from tensor_memory import LiveTensorBytes  # noqa: E402
+from bench.tensor_memory import LiveTensorBytes
 
 
 def test_allocations_views_and_frees_are_counted_once():
