@@ -7,7 +7,7 @@ Each table is a column spec (``LESSON_COLUMNS``, ...: a header and how to fill t
 rendered by ``table``; the prose is in ``bench.report_text``; the figures measured on an H200 before
 the benchmark command existed are data, ``bench/data/earlier_h200.json``, so that re-rendering never
 loses them. The students-per-GPU section (``bench/results/students_per_gpu.md``, written by
-``bench/students_per_gpu.py``) is appended last. Nothing here measures anything.
+``python -m bench.students_per_gpu``) is appended last. Nothing here measures anything.
 
     python -m bench.run_gpu_benchmarks --render     # re-render BENCHMARKS.md from bench/results/*.json
 """
@@ -24,7 +24,7 @@ from extras_and_licenses.models import LESSON_GPU_GB
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 EARLIER = Path(__file__).resolve().parent / "data" / "earlier_h200.json"
-STUDENTS = RESULTS_DIR / "students_per_gpu.md"  # bench/students_per_gpu.py --render writes it
+STUDENTS = RESULTS_DIR / "students_per_gpu.md"  # python -m bench.students_per_gpu --render writes it
 COMMAND = "python -m bench.run_gpu_benchmarks"
 MODES = tuple(DECODE_MODES.values())  # the decode table's columns, in this order
 GOALS = (

@@ -49,12 +49,19 @@ def cpu_lesson_01(path: Path = CPU_RESULTS) -> dict | None:
     data = json.loads(path.read_text())
     for lesson in data.get("lessons", []):
         if lesson["lesson"].startswith("01") and (lesson.get("memory") or {}).get("tensor_peak"):
-            return {
-                "peak_gb": lesson["memory"]["tensor_peak"] / 1e9,
-                "date": data["date"][:10],
-                "command": data["command"],
-            }
+            date, command = _made_by(data, lesson.get("earlier"))
+            return {"peak_gb": lesson["memory"]["tensor_peak"] / 1e9, "date": date[:10], "command": command}
     return None
+
+
+def _made_by(data: dict, earlier: str | None) -> tuple[str, str]:
+    """When and by which command a row was measured: a row carried over from an earlier run names that run
+    (``earlier_runs`` holds "<date>: `<command>`"), not the later run that only kept it."""
+    for run in data.get("earlier_runs", []) if earlier else ():
+        date, _, command = run.partition(": ")
+        if date == earlier:
+            return date, command.strip("`")
+    return data["date"], data["command"]
 
 
 def students_for(card_gb: float, per_student: float) -> int:

@@ -115,7 +115,7 @@ class LessonMemory:
 
 # Peak GPU memory each lesson needs, in GB: ESTIMATES, the one table README, doctor and lesson 00
 # read. bfloat16: the project's CPU run of the lessons with real-shape models in bfloat16
-# (bench/run_gpu_benchmarks.py --device cpu, BENCHMARKS.md) peaked at these live tensor bytes:
+# (python -m bench.run_gpu_benchmarks --device cpu, BENCHMARKS.md) peaked at these live tensor bytes:
 # 00 0.59, 01 2.14, 02 0.59, 03 2.02, 04 1.78 GB; a GPU adds its CUDA context and allocator cache,
 # and lesson 03 compiles static caches there only, hence the margins. float32 (T4, V100, P100 and
 # older, which have no native bfloat16): the tensors double, the CUDA context (about 0.5 GB) does

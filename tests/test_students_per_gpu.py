@@ -112,3 +112,28 @@ def test_the_kernel_report_is_json_in_the_file_the_environment_names(tmp_path, m
 def test_device_names_become_file_names():
     assert students_per_gpu.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert students_per_gpu.slug("CPU (x86_64, 2 cores)") == "cpu-x86-64-2-cores"
+
+
+def test_the_estimate_names_the_run_that_measured_lesson_01(tmp_path):
+    """A lesson row carried over from an earlier run is credited to that run's date and command, not to the
+    later, partial run that only kept it."""
+    from bench import students_sizing
+
+    row = {"lesson": "01_encoder_decoders", "memory": {"tensor_peak": 2.0e9}, "earlier": "2026-11-28T04:31:22+00:00"}
+    data = {
+        "date": "2026-12-01T09:00:00+00:00",
+        "command": "python -m bench.run_gpu_benchmarks --parts ladder",
+        "lessons": [row],
+        "earlier_runs": ["2026-11-28T04:31:22+00:00: `python -m bench.run_gpu_benchmarks --parts lessons`"],
+    }
+    path = tmp_path / "cpu.json"
+    path.write_text(json.dumps(data))
+    got = students_sizing.cpu_lesson_01(path)
+    assert got == {
+        "peak_gb": 2.0,
+        "date": "2026-11-28",
+        "command": "python -m bench.run_gpu_benchmarks --parts lessons",
+    }
+    del row["earlier"]  # measured by the run itself
+    path.write_text(json.dumps(data))
+    assert students_sizing.cpu_lesson_01(path)["command"] == data["command"]
