@@ -14,6 +14,8 @@ Modules, one purpose each:
 - ``pipelines``           seq2seq pipelines for transformers 5: the classes, their stages, ``pipeline()`` (lesson 01)
 - ``pipeline_checks``     the pipelines' input checks, messages and generation settings
 - ``forward_listener``    log every encoder/decoder call during generation (lessons 01-03)
+- ``forward_calls``       the listener's call records and the columns of its log
+- ``attention_switch``    eager attention while attention weights are read, then back (lesson 02, the listener)
 - ``attention_explorer``  capture cross-attention during generation, plot and explore it (lesson 02)
 - ``decoding``            time per new token and the memory-bandwidth floor (lesson 03, bench/)
 - ``fast_decode``         lesson 03's static, replayed T5 decoder step
