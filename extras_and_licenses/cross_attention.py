@@ -11,16 +11,17 @@ Used by lesson 02 (cross-attention up close), through ``attention_explorer``::
     capture = capture_cross_attention(model, tokenizer, "translate English to French: The black dog sees the red cat.")
     capture.weights.shape         # (steps, layers, heads, src_len): one softmax row per step, layer and head
 
-Why the capture switches to eager attention: the fused kernels (``sdpa``, flash attention)
-never materialise the weights, the plain ``eager`` implementation does. Generation runs inside
-:func:`eager_attention`, which switches the model back to what it ran before, also when
-generation raises.
+How it records: the weights come from a quiet :class:`~extras_and_licenses.forward_listener.ForwardListener`
+on the decoder with ``capture_cross_attention=True``, the same listener lesson 01 uses to watch
+generation call by call. Generation runs inside :func:`eager_attention`: the fused kernels
+(``sdpa``, flash attention) never materialise the weights, the plain ``eager`` implementation
+does, and the model is switched back to what it ran before, also when generation raises.
 
 Alongside the weights the capture records each decoder block's cross-attention *output* (the
 ``EncDecAttention`` module's result, one vector of the model's width per step) with forward
-hooks (:class:`CrossAttentionOutputRecorder`) that are removed when the capture ends, and the
-encoder's final states, so the lesson can check the shapes: an n x m weight matrix per head,
-times m x d values, gives n x d.
+hooks (:class:`CrossAttentionOutputRecorder`), and the encoder's final states, so the lesson
+can check the shapes: an n x m weight matrix per head, times m x d values, gives n x d. The
+listener and the hooks are removed when the capture ends.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from .attention_switch import eager_attention
+from .forward_listener import ForwardListener
 
 __all__ = [
     "AVERAGE",
@@ -234,7 +236,8 @@ def capture_cross_attention(model, tokenizer, text: str, *, max_new_tokens: int 
 
     One text at a time: the plots are about one source and one output. A list with more than
     one text is refused (loop over the texts instead). The model runs on eager attention during
-    the call and is switched back afterwards.
+    the call and is switched back afterwards; the weights are recorded by a quiet decoder
+    ``ForwardListener`` (``capture_cross_attention=True``), detached when the call ends.
     """
     if not isinstance(text, str):
         texts = list(text)
@@ -244,24 +247,35 @@ def capture_cross_attention(model, tokenizer, text: str, *, max_new_tokens: int 
                 "Call it once per sentence, e.g. [capture_cross_attention(model, tokenizer, t) for t in texts]."
             )
         text = texts[0]
+    decoder = model.get_decoder()
+    if isinstance(decoder.__dict__.get("forward"), ForwardListener):
+        raise RuntimeError(
+            f"{decoder.forward!r} is attached to this model's decoder, and the capture would replace it. "
+            "Run ForwardListener.clear_all() first, then capture again."
+        )
     inputs = tokenizer(text, return_tensors="pt").to(model.device)
 
-    with eager_attention(model) as previous, CrossAttentionOutputRecorder(model) as recorder, torch.no_grad():
+    with (
+        eager_attention(model) as previous,
+        CrossAttentionOutputRecorder(model) as recorder,
+        ForwardListener(
+            decoder, "decoder", quiet=True, timing=False, capture_cross_attention=True, model=model
+        ) as listener,
+        torch.no_grad(),
+    ):
         out = model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,
-            output_attentions=True,
             output_hidden_states=True,
             return_dict_in_generate=True,
         )
 
-    # out.cross_attentions: one tuple per step, one tensor per layer, each (batch, heads, 1, src_len)
-    steps = [torch.stack([layer[0, :, -1] for layer in step]) for step in out.cross_attentions]
-    if not steps or steps[0].numel() == 0:
-        raise RuntimeError("generate() returned no cross-attention weights; is the model really on eager attention?")
-    weights = torch.stack(steps).float().cpu()  # (steps, layers, heads, src_len)
+    calls = listener.calls  # one per generated token; each keeps one (batch, heads, 1, src_len) tensor per layer
+    if not calls or not all(call.cross_attentions for call in calls):
+        raise RuntimeError("The decoder returned no cross-attention weights; is the model really on eager attention?")
+    weights = listener.cross_attention()[:, :, 0]  # (steps, layers, heads, src_len): the batch's one row
     outputs = torch.stack([torch.cat(layer) for layer in recorder.outputs], dim=1)  # (steps, layers, d)
     encoder_states = out.encoder_hidden_states[-1][0].float().cpu()  # (src_len, d)
 
