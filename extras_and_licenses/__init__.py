@@ -14,7 +14,11 @@ Modules, one purpose each:
 - ``pipelines``           seq2seq pipelines for transformers 5: the classes, their stages, ``pipeline()`` (lesson 01)
 - ``pipeline_checks``     the pipelines' input checks, messages and generation settings
 - ``forward_listener``    log every encoder/decoder call during generation (lessons 01-03)
-- ``attention_explorer``  capture cross-attention during generation, plot and explore it (lesson 02)
+- ``forward_calls``       the listener's call records and the columns of its log
+- ``attention_switch``    eager attention while attention weights are read, then back (lesson 02, the listener)
+- ``cross_attention``     capture one translation's cross-attention weights and outputs (lesson 02)
+- ``attention_plots``     draw captured cross-attention with matplotlib (lesson 02)
+- ``attention_explorer``  step through captured cross-attention in a widget; lesson 02 imports all of it from here
 - ``decoding``            time per new token and the memory-bandwidth floor (lesson 03, bench/)
 - ``fast_decode``         lesson 03's static, replayed T5 decoder step
 - ``claims``              behaviour claims about trained checkpoints, checked without stopping a class

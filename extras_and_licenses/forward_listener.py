@@ -20,10 +20,11 @@ scored highest for the next position: with greedy decoding that is the token gen
 so the last line shows the ``</s>`` that ends it. (Sampling, beam search or a rule such as
 ``min_new_tokens`` may pick another token; the next line's "fed in" shows the one picked.)
 The same events are kept as :class:`ForwardCall` records (``listener.calls``,
-``listener.to_dataframe()``) for plots and checks.
+``listener.to_dataframe()``); the records and the log's columns live in ``forward_calls``.
 
-Used by lesson 01 (seeing generation happen), lesson 02 (``capture_cross_attention=True``) and
-lesson 03 (cache length per step). The lessons attach it like this::
+Used by lesson 01 (seeing generation happen), lesson 02 (``capture_cross_attention`` in
+``attention_explorer`` records the weights with a quiet decoder listener and
+``capture_cross_attention=True``) and lesson 03 (cache length per step). Lesson 01 attaches it so::
 
     pipe.model.encoder.forward = ForwardListener(pipe.model.encoder, name="encoder", tokenizer=pipe.tokenizer)
     pipe.model.decoder.forward = ForwardListener(pipe.model.decoder, name="decoder", tokenizer=pipe.tokenizer)
@@ -41,21 +42,19 @@ Rules it keeps, so that it is safe in a notebook:
 - Re-running the attach cell replaces the listener on that module; it never nests.
   ``ForwardListener.clear_all()`` restores every module any listener touched, also after an
   exception or a keyboard interrupt inside generation, and does nothing when called twice.
-- ``quiet=True`` only records. The quiet path decodes nothing, predicts nothing and never waits for the GPU:
-  on CUDA each call is timed with a pair of CUDA events recorded on the current stream, and
-  the events are read only when the records are (``listener.calls``). So quiet listeners do
-  not add a synchronisation per token. A printing listener waits for each call to finish
-  (to print its line), which is fine for a live demo and wrong for a benchmark. The log leaves
-  the time out unless ``show_time=True``: per-call times of a few milliseconds are mostly noise.
-- To show the top next token, a printing decoder listener finds the model that called it (the
-  ``model`` argument, or the caller of its first call) and puts a forward hook on that model's
-  output layer (``lm_head``) which only reads the logits. The hook goes when the listener does.
+- ``quiet=True`` only records: it decodes nothing, predicts nothing and never waits for the GPU.
+  On CUDA each call is timed with two CUDA events on the current stream, read only when the
+  records are (``listener.calls``), so quiet listeners add no synchronisation per token. A
+  printing listener waits for each call to print its line: fine for a demo, wrong for a
+  benchmark. The log shows times only with ``show_time=True`` (a few ms per call is mostly noise).
+- For the top next token, a printing decoder listener finds the model that called it (the
+  ``model`` argument, or the caller of its first call) and puts a forward hook that only reads
+  the logits on that model's output layer (``lm_head``). The hook goes when the listener does.
 - Cache lengths are read from the ``cache`` keyword (transformers 5) or ``past_key_values``
   (transformers 4) at the start of the call: the cache object is updated in place.
 - ``capture_cross_attention=True`` records the cross-attention weights of every decoder call.
-  It switches the model to eager attention first and says so: the fused sdpa and flash
-  kernels compute softmax(QK^T)V in one step and never materialise the weights. The previous
-  implementation is restored when the listener is cleared.
+  The fused sdpa and flash kernels never materialise the weights, so it switches the model to
+  eager attention first, says so, and switches it back when cleared (``attention_switch``).
 """
 
 from __future__ import annotations
@@ -64,140 +63,17 @@ import inspect
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from . import models
+from .attention_switch import EagerSwitch, switch_to_eager
+from .forward_calls import ROW_COLUMNS, ForwardCall, PendingCall, TopTokenHook, cache_lengths, fed_tensor, header
 
 __all__ = ["ForwardCall", "ForwardListener"]
 
 _MISSING = object()  # "the module had no instance attribute `forward`"
-_HEADER_FIELDS = ("call", "module", "input", "self-cache", "cross-cache", "time", "fed in → top next token")
-_ARROW = " → "
-_NO_OWNER = object()  # "looked for the calling model and found none"
-
-
-def _calling_model(module: nn.Module, depth: int = 30) -> nn.Module | None:
-    """The model whose forward called ``module`` (e.g. T5ForConditionalGeneration for its decoder).
-
-    Walks up the Python call stack for a ``self`` that contains ``module`` and has an output layer."""
-    frame = sys._getframe(2)
-    while frame is not None and depth > 0:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, nn.Module) and owner is not module and hasattr(owner, "get_output_embeddings"):
-            head = owner.get_output_embeddings()
-            if isinstance(head, nn.Module) and any(m is module for m in owner.modules()):
-                return owner
-        frame, depth = frame.f_back, depth - 1
-    return None
-
-
-def _is_token_tensor(x) -> bool:
-    return isinstance(x, torch.Tensor) and not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
-
-
-def _as_int(value) -> int | None:
-    # get_seq_length() returns an int for dynamic caches and a 0-d tensor for static ones.
-    return None if value is None else int(value)
-
-
-def _cache_lengths(cache) -> tuple[Any, Any]:
-    """(self-attention length, cross-attention length) held by a decoder cache, before the call."""
-    if cache is None:
-        return None, None
-    self_cache = getattr(cache, "self_attention_cache", None)
-    if self_cache is not None:  # EncoderDecoderCache (transformers 4.4x+ and 5)
-        return self_cache.get_seq_length(), cache.cross_attention_cache.get_seq_length()
-    if hasattr(cache, "get_seq_length"):  # a decoder-only cache
-        return cache.get_seq_length(), None
-    if isinstance(cache, (tuple, list)) and cache and isinstance(cache[0], (tuple, list)):
-        layer0 = cache[0]  # legacy tuples: (self_k, self_v[, cross_k, cross_v]) per layer
-        cross = layer0[2].shape[-2] if len(layer0) >= 4 else None
-        return layer0[0].shape[-2], cross
-    return None, None
-
-
-def _format_tokens(tokens: list, budget: int) -> str:
-    """A list repr that fits ``budget`` characters, ending with '… N more]' when cut."""
-    parts: list[str] = []
-    used = 2  # the brackets
-    for i, tok in enumerate(tokens):
-        piece = repr(tok)
-        rest = len(tokens) - i - 1
-        tail = f", … {rest} more" if rest else ""
-        if parts and used + len(piece) + 2 + len(tail) > budget:
-            return "[" + ", ".join(parts) + f", … {len(tokens) - i} more]"
-        parts.append(piece)
-        used += len(piece) + 2
-    return "[" + ", ".join(parts) + "]"
-
-
-@dataclass
-class ForwardCall:
-    """One call of a listened-to module."""
-
-    index: int  # order among all listeners' calls, 1 = first since clear_all()/reset_all()
-    step: int  # this listener's own count, 0 = its first call (for the decoder: the generation step)
-    name: str  # the listener's name, e.g. "decoder"
-    input_kind: str  # "token ids", "float tensor" or "no tensor"
-    input_shape: tuple[int, ...] | None  # e.g. (batch * beams, 1) for a cached decoder step
-    rows: int | None  # batch rows fed (batch * beams under beam search)
-    token_ids: list[int] | None  # the first row's ids
-    tokens: list[str] | None  # the first row decoded piece by piece (None without a tokenizer)
-    self_cache_len: int | None  # decoder self-attention cache length when the call began
-    cross_cache_len: int | None  # cross-attention cache length when the call began
-    seconds: float | None  # time the call took (GPU time between CUDA events on a GPU)
-    # The token the output layer scored highest after this call (first row, last position);
-    # only printing decoder listeners read it.
-    predicted_id: int | None = None
-    predicted: str | None = None
-    # One tensor per decoder layer, (rows, heads, query_len, src_len), float32 on the CPU.
-    cross_attentions: tuple[torch.Tensor, ...] | None = field(default=None, repr=False)
-
-    def as_row(self) -> dict:
-        return {
-            "index": self.index,
-            "step": self.step,
-            "name": self.name,
-            "input_shape": self.input_shape,
-            "rows": self.rows,
-            "tokens": self.tokens if self.tokens is not None else self.token_ids,
-            "self_cache_len": self.self_cache_len,
-            "cross_cache_len": self.cross_cache_len,
-            "ms": None if self.seconds is None else self.seconds * 1e3,
-        }
-
-    def line(self, width: int = 110, name_width: int = 8, show_time: bool = False) -> str:
-        """The log line for this call: aligned columns, tokens last, at most ``width`` characters."""
-        shape = "?" if self.input_shape is None else str(tuple(self.input_shape))
-        self_len = "-" if self.self_cache_len is None else str(self.self_cache_len)
-        cross_len = "-" if self.cross_cache_len is None else str(self.cross_cache_len)
-        head = f"{'#' + str(self.index):<6}{self.name:<{name_width}}  {shape:<10}{self_len:>10}  {cross_len:>11}  "
-        if show_time:
-            took = "" if self.seconds is None else f"{self.seconds * 1e3:.1f} ms"
-            head += f"{took:>8}  "
-        more = f"  +{self.rows - 1} row{'s' if self.rows > 2 else ''}" if self.rows and self.rows > 1 else ""
-        if self.predicted is not None:
-            nxt = _ARROW + repr(self.predicted)
-        elif self.predicted_id is not None:
-            nxt = _ARROW + str(self.predicted_id)
-        else:
-            nxt = ""
-        shown = self.tokens if self.tokens is not None else self.token_ids
-        if shown is None:
-            body = "(shape only)" if self.input_kind == "float tensor" else ""
-        else:
-            body = _format_tokens(shown, max(20, width - len(head) - len(more) - len(nxt)))
-        return (head + body + nxt + more).rstrip()
-
-
-def _header(width: int, name_width: int, show_time: bool = False) -> str:
-    call, module, inp, self_c, cross_c, took, toks = _HEADER_FIELDS
-    took = f"{took:>8}  " if show_time else ""
-    return f"{call:<6}{module:<{name_width}}  {inp:<10}{self_c:>10}  {cross_c:>11}  {took}{toks}"[:width]
 
 
 class ForwardListener:
@@ -253,23 +129,17 @@ class ForwardListener:
         self.module = module
         self.name = name or type(module).__name__
         self.tokenizer = tokenizer
-        self.quiet = quiet
-        self.timing = timing
-        self.show_time = show_time
-        self.width = width
-        self.file = file
+        self.quiet, self.timing, self.show_time = quiet, timing, show_time
+        self.width, self.file = width, file
         self._name_width = max(8, len(self.name))
         self._calls: list[ForwardCall] = []
-        self._pending: list[tuple] = []
+        self._pending: list[PendingCall] = []  # calls whose records are not written yet
         self._steps = 0
         self._notes_shown: set[str] = set()
         self._active = False
         self._replaced = False
-        self._attn_restore: tuple[nn.Module, list] | None = None  # (module, what switch_attention saved)
-        self._owner = model  # the model whose output layer gives the top next token (None: not looked yet)
-        self._head_hook = None  # the forward hook on that output layer, while attached
-        self._awaiting: int | None = None  # index of a printed-later call waiting for its top next token
-        self._predictions: dict[int, torch.Tensor] = {}
+        self._switched: EagerSwitch | None = None  # set while capturing on a model switched to eager
+        self._top = TopTokenHook(model, on_scored=self._flush)  # a printing decoder's "→ top next token"
 
         # Re-running an attach cell: take over from the listener already there, never wrap it.
         current = module.__dict__.get("forward", _MISSING)
@@ -300,8 +170,14 @@ class ForwardListener:
         if isinstance(current, ForwardListener):
             current._release(replaced=True)
         if capture_cross_attention:
+            target = model if model is not None else module
             try:
-                self._switch_to_eager(model if model is not None else module)
+                if getattr(getattr(target, "config", None), "_attn_implementation", None) is None:
+                    raise TypeError(
+                        f"capture_cross_attention=True needs a Hugging Face model with a config; "
+                        f"{type(target).__name__} has none. Pass model=pipe.model."
+                    )
+                self._switched = switch_to_eager(target, "ForwardListener", "when the listener is cleared", file)
             except Exception:
                 module.forward = self  # so that clear() gives the module what it had before any listener
                 self.clear()
@@ -316,96 +192,61 @@ class ForwardListener:
     def __call__(self, *args, **kwargs):
         if not self._active:  # cleared, but still referenced from somewhere: pass straight through
             return self._wrapped(*args, **kwargs)
-        if self._awaiting is not None:  # the output layer never ran after the previous call
-            self._awaiting = None
+        if self._top.awaiting is not None:  # the output layer never ran after the previous call
+            self._top.awaiting = None
             self._flush()
-        ids = kwargs.get("input_ids")
-        if ids is None:
-            ids = args[0] if args else kwargs.get("inputs_embeds")
-            if ids is None:
-                ids = next((v for v in kwargs.values() if isinstance(v, torch.Tensor)), None)
-        cache = kwargs.get("cache")
-        if cache is None:
-            cache = kwargs.get("past_key_values")
-        self_len, cross_len = _cache_lengths(cache)
-        index = ForwardListener._next_index
+        fed = fed_tensor(args, kwargs)
+        cache = kwargs.get("cache") if kwargs.get("cache") is not None else kwargs.get("past_key_values")
+        pending = PendingCall(ForwardListener._next_index, self._steps, fed, *cache_lengths(cache))
         ForwardListener._next_index += 1
-        step = self._steps
         self._steps += 1
 
         capture = self.capture_cross_attention and kwargs.get("return_dict") is not False
         if capture:
             kwargs["output_attentions"] = True
-
-        timer = None
-        if self.timing:
-            if isinstance(ids, torch.Tensor) and ids.is_cuda:
-                stream = torch.cuda.current_stream(ids.device)
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record(stream)
-                out = self._wrapped(*args, **kwargs)
-                end.record(stream)
-                timer = (start, end)
-            else:
-                t0 = time.perf_counter()
-                out = self._wrapped(*args, **kwargs)
-                timer = time.perf_counter() - t0
+        if self.timing and isinstance(fed, torch.Tensor) and fed.is_cuda:
+            stream = torch.cuda.current_stream(fed.device)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record(stream)
+            out = self._wrapped(*args, **kwargs)
+            end.record(stream)
+            pending.cuda_events = (start, end)
+        elif self.timing:
+            t0 = time.perf_counter()
+            out = self._wrapped(*args, **kwargs)
+            pending.seconds = time.perf_counter() - t0
         else:
             out = self._wrapped(*args, **kwargs)
-
-        xattn = None
         if capture:
-            weights = getattr(out, "cross_attentions", None)
-            if weights:
-                xattn = tuple(w.detach().float().cpu() for w in weights if w is not None) or None
-            if xattn is None:
-                self._note(
-                    "no-xattn",
-                    f"note: {self.name} returned no cross-attention weights (is this an encoder-decoder's decoder?).",
-                )
+            pending.cross_attentions = self._weights_of(out)
 
-        shape = ids.shape if isinstance(ids, torch.Tensor) else None
-        self._pending.append((index, step, ids, shape, self_len, cross_len, timer, xattn))
+        self._pending.append(pending)
         if not self.quiet:
-            if cache is not None or self_len is not None or self._is_decoder_call(kwargs):
-                self._hook_output_layer()
-            if self._head_hook is not None:
-                self._awaiting = index  # printed once the output layer has scored the next token
+            if cache is not None or kwargs.get("encoder_hidden_states") is not None:  # a decoder call
+                self._top.attach(self.module)
+            if self._top.attached:
+                self._top.awaiting = pending.index  # printed once the output layer has scored the next token
             else:
                 self._flush()
         return out
 
-    # ------------------------------------------------------------------ the top next token
-
-    @staticmethod
-    def _is_decoder_call(kwargs) -> bool:
-        return kwargs.get("encoder_hidden_states") is not None
-
-    def _hook_output_layer(self) -> None:
-        if self._head_hook is not None or self._owner is _NO_OWNER:
-            return
-        owner = self._owner if self._owner is not None else _calling_model(self.module)
-        head = owner.get_output_embeddings() if owner is not None and hasattr(owner, "get_output_embeddings") else None
-        if not isinstance(head, nn.Module):
-            self._owner = _NO_OWNER
-            return
-        self._owner = owner
-        self._head_hook = head.register_forward_hook(self._on_logits)
-
-    def _on_logits(self, module, args, output) -> None:
-        index, self._awaiting = self._awaiting, None
-        if index is None or not isinstance(output, torch.Tensor) or output.dim() < 2:
-            return
-        logits = output if output.dim() == 3 else output.unsqueeze(1)  # (rows, positions, vocab)
-        self._predictions[index] = logits[0, -1].argmax().detach()
-        self._flush()
+    def _weights_of(self, out) -> tuple[torch.Tensor, ...] | None:
+        """The cross-attention weights a decoder call returned, one (rows, heads, query_len, src_len) per layer."""
+        weights = getattr(out, "cross_attentions", None) or ()
+        kept = tuple(w.detach().float().cpu() for w in weights if w is not None) or None
+        if kept is None:
+            self._note(
+                "no-xattn",
+                f"note: {self.name} returned no cross-attention weights (is this an encoder-decoder's decoder?).",
+            )
+        return kept
 
     # ------------------------------------------------------------------ records
 
     @property
     def calls(self) -> list[ForwardCall]:
         """The recorded calls, oldest first (reading them waits for any pending GPU timings)."""
-        self._awaiting = None
+        self._top.awaiting = None
         self._flush()
         return self._calls
 
@@ -415,9 +256,7 @@ class ForwardListener:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - pandas is in the course requirements
             raise ImportError("to_dataframe() needs pandas: `pip install pandas`, or use listener.calls") from exc
-        rows = [call.as_row() for call in self.calls]
-        columns = ["index", "step", "name", "input_shape", "rows", "tokens", "self_cache_len", "cross_cache_len", "ms"]
-        return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame([call.as_row() for call in self.calls], columns=list(ROW_COLUMNS))
 
     def cross_attention(self) -> torch.Tensor:
         """Captured cross-attention of every decoder call, for the newest position of each call.
@@ -448,68 +287,24 @@ class ForwardListener:
         cls._header_shown = False
 
     def _flush(self) -> None:
+        """Write the records of the calls still pending (and print them, unless quiet)."""
         pending, self._pending = self._pending, []
         for item in pending:
-            call = self._make_record(*item)
+            if item.kind == "token ids" and self.tokenizer is None:
+                self._note(
+                    "no-tokenizer",
+                    f"note: no tokenizer given to the {self.name} listener, so it shows token ids. "
+                    f"Pass tokenizer=pipe.tokenizer to see the pieces.",
+                )
+            elif item.kind == "float tensor":
+                self._note(
+                    "float",
+                    f"note: {self.name} is fed {item.fed.dtype} tensors, not token ids: showing their shapes only.",
+                )
+            call = item.record(self.name, self.tokenizer, self._top.pop(item.index))
             self._calls.append(call)
             if not self.quiet:
                 self._print(call)
-
-    def _make_record(self, index, step, ids, shape, self_len, cross_len, timer, xattn) -> ForwardCall:
-        token_ids = tokens = None
-        if _is_token_tensor(ids):
-            kind = "token ids"
-            row = ids if ids.dim() < 2 else ids[0]
-            token_ids = row.reshape(-1).tolist()
-            tokens = self._decode(token_ids)
-        elif isinstance(ids, torch.Tensor):
-            kind = "float tensor"
-            self._note(
-                "float", f"note: {self.name} is fed {ids.dtype} tensors, not token ids: showing their shapes only."
-            )
-        else:
-            kind = "no tensor"
-        if isinstance(timer, tuple):
-            start, end = timer
-            end.synchronize()
-            seconds = start.elapsed_time(end) / 1e3
-        else:
-            seconds = timer
-        predicted_id = self._predictions.pop(index, None)
-        predicted_id = None if predicted_id is None else int(predicted_id)
-        predicted = None
-        if predicted_id is not None and self.tokenizer is not None:
-            predicted = (self._decode([predicted_id]) or [None])[0]
-        return ForwardCall(
-            index=index,
-            step=step,
-            name=self.name,
-            input_kind=kind,
-            input_shape=None if shape is None else tuple(shape),
-            rows=None if shape is None else (shape[0] if len(shape) >= 2 else 1),
-            token_ids=token_ids,
-            tokens=tokens,
-            self_cache_len=_as_int(self_len),
-            cross_cache_len=_as_int(cross_len),
-            seconds=seconds,
-            predicted_id=predicted_id,
-            predicted=predicted,
-            cross_attentions=xattn,
-        )
-
-    def _decode(self, token_ids: list[int]) -> list[str] | None:
-        tok = self.tokenizer
-        if tok is None:
-            self._note(
-                "no-tokenizer",
-                f"note: no tokenizer given to the {self.name} listener, so it shows token ids. "
-                f"Pass tokenizer=pipe.tokenizer to see the pieces.",
-            )
-            return None
-        if hasattr(tok, "convert_ids_to_tokens"):
-            pieces = tok.convert_ids_to_tokens(token_ids)
-            return [p if p is not None else str(i) for p, i in zip(pieces, token_ids, strict=True)]
-        return [tok.decode([i]) for i in token_ids]
 
     # ------------------------------------------------------------------ printing
 
@@ -524,35 +319,8 @@ class ForwardListener:
     def _print(self, call: ForwardCall) -> None:
         if not ForwardListener._header_shown:
             ForwardListener._header_shown = True
-            print(_header(self.width, self._name_width, self.show_time), file=self._out())
+            print(header(self.width, self._name_width, self.show_time), file=self._out())
         print(call.line(self.width, self._name_width, self.show_time), file=self._out())
-
-    # ------------------------------------------------------------------ attention implementation
-
-    def _switch_to_eager(self, target: nn.Module) -> None:
-        config = getattr(target, "config", None)
-        previous = getattr(config, "_attn_implementation", None)
-        if config is None or previous is None:
-            raise TypeError(
-                f"capture_cross_attention=True needs a Hugging Face model with a config; {type(target).__name__} "
-                "has none. Pass model=pipe.model."
-            )
-        if previous == "eager":
-            return
-        print(
-            f"ForwardListener: switching {type(target).__name__} from {previous!r} to 'eager' attention to record "
-            f"cross-attention weights ({previous} kernels compute softmax(QK^T)V in one fused step and never "
-            "keep the weights); it is switched back when the listener is cleared.",
-            file=self._out(),
-        )
-        saved = models.switch_attention(target, "eager")
-        if config._attn_implementation != "eager":
-            models.restore_attention(target, saved)
-            raise RuntimeError(
-                f"Could not switch {type(target).__name__} to eager attention. Load the model with "
-                'attn_implementation="eager" and try again.'
-            )
-        self._attn_restore = (target, saved)
 
     # ------------------------------------------------------------------ lifetime
 
@@ -563,17 +331,13 @@ class ForwardListener:
 
     def _release(self, replaced: bool = False) -> None:
         """Stop recording, give back the attention implementation; the module's forward is not touched."""
-        self._awaiting = None
+        self._top.awaiting = None
         self._flush()
-        if self._head_hook is not None:
-            self._head_hook.remove()
-            self._head_hook = None
+        self._top.remove()
         self._active = False
         self._replaced = self._replaced or replaced
-        if self._attn_restore is not None:
-            target, saved = self._attn_restore
-            self._attn_restore = None
-            models.restore_attention(target, saved)
+        if self._switched is not None:
+            self._switched.restore()
         ForwardListener._registry.discard(self)
 
     def clear(self) -> None:

@@ -1,4 +1,4 @@
-"""attention_explorer: the cross-attention capture, its plots and the ipywidgets explorer (lesson 02).
+"""attention_explorer and its siblings: the cross-attention capture, its plots and the ipywidgets explorer (lesson 02).
 
 Run on the demo T5 (tiny_t5 fixture). The checks are structural, so they hold whatever the
 demo model has learnt: shapes, softmax rows, the n x d output recomputed from the weights,
@@ -22,6 +22,7 @@ from extras_and_licenses.attention_explorer import (
     render_png,
     word_spans,
 )
+from extras_and_licenses.forward_listener import ForwardListener
 
 TEXT = "translate English to French: The black dog sees the red cat."
 STEPS = 6
@@ -148,6 +149,24 @@ def test_recorder_lifetime(tiny_t5):
     recorder.detach()
     recorder.detach()
     assert _hook_count(model) == 0
+
+
+def test_the_weights_come_from_a_decoder_listener_that_is_gone_afterwards(tiny_t5, capsys):
+    """One mechanism: the capture records through a quiet ForwardListener, prints nothing, and leaves none
+    attached; it refuses to replace a listener the learner attached to the decoder."""
+    model, tokenizer = tiny_t5
+    with torch.no_grad():
+        plain = model.generate(**tokenizer(TEXT, return_tensors="pt"), max_new_tokens=3, do_sample=False)
+    seen = []
+    with ForwardListener(model.decoder, name="decoder", quiet=True) as outer:
+        with pytest.raises(RuntimeError, match="clear_all"):
+            capture_cross_attention(model, tokenizer, TEXT, max_new_tokens=3)
+        seen.append(outer.attached)
+    assert seen == [True] and _impl(model) == "sdpa"
+    cap = capture_cross_attention(model, tokenizer, TEXT, max_new_tokens=3)
+    assert capsys.readouterr().out == ""
+    assert cap.generated_ids == plain[0, 1:].tolist() and cap.n_steps == len(cap.generated_ids)
+    assert not ForwardListener.attached_listeners() and "forward" not in model.decoder.__dict__
 
 
 def test_batch_of_one_accepted_larger_batches_refused(tiny_t5):

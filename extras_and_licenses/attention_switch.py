@@ -1,0 +1,89 @@
+"""Eager attention while you look: switch a model so that its attention weights exist, then back.
+
+What it is for: transformers 5 runs attention through fused kernels by default (``sdpa``, or
+flash attention). They compute softmax(QK^T)V in one go and never materialise the attention
+weights, so asking for ``output_attentions`` gets nothing back. The plain ``eager``
+implementation builds the weights as a tensor. Both ways to switch here put the previous
+implementation back on every config inside the model
+(:func:`extras_and_licenses.models.switch_attention`), so the learner's model is never left switched:
+
+- :func:`eager_attention`, a context manager, for one ``with`` block (lesson 02 shows it;
+  ``attention_explorer.capture_cross_attention`` runs generation inside it);
+- :func:`switch_to_eager`, for a longer lifetime: a ``ForwardListener`` with
+  ``capture_cross_attention=True`` switches when it is attached and calls
+  :meth:`EagerSwitch.restore` when it is cleared.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from torch import nn
+
+from . import models
+
+__all__ = ["EagerSwitch", "eager_attention", "implementation", "switch_to_eager"]
+
+
+def implementation(model: nn.Module) -> str:
+    """The attention implementation ``model`` runs now (``"sdpa"``, ``"eager"``, ...)."""
+    return getattr(model.config, "_attn_implementation", None) or "eager"
+
+
+@contextmanager
+def eager_attention(model: nn.Module) -> Iterator[str]:
+    """Run the body with ``model`` on eager attention; put the previous implementation back after.
+
+    Yields the previous implementation's name (``"sdpa"``, ``"eager"``, ...). The restore runs
+    even when the body raises, so an interrupted capture never leaves the model switched. Every
+    config inside the model is switched (:func:`extras_and_licenses.models.switch_attention`).
+    """
+    previous = implementation(model)
+    saved = models.switch_attention(model, "eager")
+    try:
+        yield previous
+    finally:
+        models.restore_attention(model, saved)
+
+
+@dataclass
+class EagerSwitch:
+    """A model that :func:`switch_to_eager` switched; :meth:`restore` puts it back (once)."""
+
+    model: nn.Module
+    previous: str  # the implementation it ran before
+    saved: list  # what models.restore_attention needs
+    restored: bool = False
+
+    def restore(self) -> None:
+        if not self.restored:
+            self.restored = True
+            models.restore_attention(self.model, self.saved)
+
+
+def switch_to_eager(model: nn.Module, who: str, until: str, file=None) -> EagerSwitch | None:
+    """Switch ``model`` to eager attention until :meth:`EagerSwitch.restore`; ``None`` if it already was.
+
+    Says so first (``who`` switches it; it is switched back ``until``). Raises ``RuntimeError``,
+    leaving the model as it was, when the switch does not take.
+    """
+    previous = implementation(model)
+    if previous == "eager":
+        return None
+    print(
+        f"{who}: switching {type(model).__name__} from {previous!r} to 'eager' attention to record "
+        f"cross-attention weights ({previous} kernels compute softmax(QK^T)V in one fused step and never "
+        f"keep the weights); it is switched back {until}.",
+        file=file if file is not None else sys.stdout,
+    )
+    saved = models.switch_attention(model, "eager")
+    if implementation(model) != "eager":
+        models.restore_attention(model, saved)
+        raise RuntimeError(
+            f"Could not switch {type(model).__name__} to eager attention. Load the model with "
+            'attn_implementation="eager" and try again.'
+        )
+    return EagerSwitch(model, previous, saved)
