@@ -6,7 +6,12 @@ The three things most lessons use, importable from the top::
 
 Modules, one purpose each:
 
-- ``models``              model ids, pinned revisions, device/dtype choice, loading, demo fallback (every lesson)
+- ``models``              loading a lesson model, demo fallback; re-exports the next four (every lesson)
+- ``catalog``             the lesson models' ids, pinned revisions and sizes; demo mode
+- ``placement``           device and dtype choice, each lesson's GPU memory need (``LESSON_MEMORY``)
+- ``hub_cache``           is a model complete in the cache, is the hub reachable, why a download failed
+- ``banners``             the demo and stand-in banners, once per kernel; "are we in a Jupyter kernel"
+- ``attention_switch``    put a model on another attention implementation for a while, and back
 - ``prefetch``            download the lesson models ahead of class (``python -m extras_and_licenses prefetch``)
 - ``doctor``              pre-flight report (``python -m extras_and_licenses doctor``; lesson 00)
 - ``environment``         the library versions the lessons need, checked at the top of every lesson
