@@ -124,7 +124,10 @@ def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache, monkeypatch):
         warned.add("GPU")
     assert warned <= {r.check for r in report.rows if r.status == doctor.WARN}
     assert [r.check for r in report.rows if r.status == doctor.FAIL] == []
-    assert report.verdict == (doctor.WARN, "READY WITH CAVEATS: the lessons run; read the rows marked WARN before class.")
+    assert report.verdict == (
+        doctor.WARN,
+        "READY WITH CAVEATS: the lessons run; read the rows marked WARN before class.",
+    )
     text = report.text()
     assert "Verdict:" in text and "transformers" in text
 
