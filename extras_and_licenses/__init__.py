@@ -22,6 +22,7 @@ Modules, one purpose each:
 - ``attention_explorer``  capture cross-attention during generation, plot and explore it (lesson 02)
 - ``decoding``            time per new token and the memory-bandwidth floor (lesson 03, bench/)
 - ``fast_decode``         lesson 03's static, replayed T5 decoder step
+- ``fast_decode_checks``  what that step refuses (models, settings, machines) and why
 - ``claims``              behaviour claims about trained checkpoints, checked without stopping a class
 - ``standins``            the lesson models' architectures with random weights, for the GPU benchmark
 
