@@ -5,7 +5,8 @@
 From a notebook (lesson 00): ``from extras_and_licenses.doctor import doctor; doctor()``;
 the report shows as a coloured table there and as plain text in a terminal.
 
-It looks at the GPU (name, memory, bfloat16), each lesson's memory need against it, library
+It looks at the precision setting (``COURSE_DTYPE``), the GPU (name, memory, bfloat16), each lesson's
+memory need against it (and against a class's per-kernel cap, by the same rule), library
 versions, which lesson models are in the cache, free disk for the missing ones, whether the
 model hub can be reached, and whether demo mode is on; then gives one verdict.
 Nothing here raises: every problem becomes a row that says what to do.
