@@ -6,7 +6,11 @@ The three things most lessons use, importable from the top::
 
 Modules, one purpose each:
 
-- ``models``              model ids, pinned revisions, device/dtype choice, loading, demo fallback (every lesson)
+- ``models``              loading a lesson model, demo fallback; re-exports the next four (every lesson)
+- ``catalog``             the lesson models' ids, pinned revisions and sizes; demo mode
+- ``placement``           device and dtype choice, each lesson's GPU memory need (``LESSON_MEMORY``)
+- ``hub_cache``           is a model complete in the cache, is the hub reachable, why a download failed
+- ``banners``             the demo and stand-in banners, once per kernel; "are we in a Jupyter kernel"
 - ``prefetch``            download the lesson models ahead of class (``python -m extras_and_licenses prefetch``)
 - ``doctor``              pre-flight report (``python -m extras_and_licenses doctor``; lesson 00)
 - ``environment``         the library versions the lessons need, checked at the top of every lesson
@@ -15,12 +19,13 @@ Modules, one purpose each:
 - ``pipeline_checks``     the pipelines' input checks, messages and generation settings
 - ``forward_listener``    log every encoder/decoder call during generation (lessons 01-03)
 - ``forward_calls``       the listener's call records and the columns of its log
-- ``attention_switch``    eager attention while attention weights are read, then back (lesson 02, the listener)
+- ``attention_switch``    another attention implementation for a while, and back (eager, to read the weights)
 - ``cross_attention``     capture one translation's cross-attention weights and outputs (lesson 02)
 - ``attention_plots``     draw captured cross-attention with matplotlib (lesson 02)
 - ``attention_explorer``  step through captured cross-attention in a widget; lesson 02 imports all of it from here
 - ``decoding``            time per new token and the memory-bandwidth floor (lesson 03, bench/)
 - ``fast_decode``         lesson 03's static, replayed T5 decoder step
+- ``fast_decode_checks``  what that step refuses (models, settings, machines) and why
 - ``claims``              behaviour claims about trained checkpoints, checked without stopping a class
 - ``standins``            the lesson models' architectures with random weights, for the GPU benchmark
 

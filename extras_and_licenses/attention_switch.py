@@ -1,11 +1,11 @@
-"""Eager attention while you look: switch a model so that its attention weights exist, then back.
+"""Switching a model's attention implementation ("sdpa", "eager", ...) for a while, and back.
 
 What it is for: transformers 5 runs attention through fused kernels by default (``sdpa``, or
 flash attention). They compute softmax(QK^T)V in one go and never materialise the attention
 weights, so asking for ``output_attentions`` gets nothing back. The plain ``eager``
-implementation builds the weights as a tensor. Both ways to switch here put the previous
-implementation back on every config inside the model
-(:func:`extras_and_licenses.models.switch_attention`), so the learner's model is never left switched:
+implementation builds the weights as a tensor. Every way to switch here puts the previous
+implementation back on every config inside the model (:func:`switch_attention`,
+:func:`restore_attention`; re-exported by ``models``), so the learner's model is never left switched:
 
 - :func:`eager_attention`, a context manager, for one ``with`` block (lesson 02 shows it;
   ``attention_explorer.capture_cross_attention`` runs generation inside it);
@@ -23,9 +23,50 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from . import models
+__all__ = [
+    "EagerSwitch",
+    "eager_attention",
+    "implementation",
+    "restore_attention",
+    "switch_attention",
+    "switch_to_eager",
+]
 
-__all__ = ["EagerSwitch", "eager_attention", "implementation", "switch_to_eager"]
+
+def switch_attention(module, implementation: str) -> list:
+    """Put ``module`` (a model or a part of one) on attention ``implementation``; return what to restore.
+
+    Hugging Face models read the implementation from their config at run time, and T5's encoder
+    and decoder keep copies of the config, which releases of transformers 5 before 5.24 leave
+    alone in ``set_attn_implementation``. So every distinct config inside ``module`` is switched.
+    Give the returned list to :func:`restore_attention` to put everything back.
+    """
+    configs = {}
+    for sub in module.modules():
+        config = getattr(sub, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            configs.setdefault(id(config), config)
+    saved = [(config, config._attn_implementation) for config in configs.values()]
+    top = getattr(module, "config", None)
+    if top is not None and top._attn_implementation != implementation and hasattr(module, "set_attn_implementation"):
+        module.set_attn_implementation(implementation)
+    for config, _ in saved:
+        config._attn_implementation = implementation
+    return saved
+
+
+def restore_attention(module, saved: list) -> None:
+    """Undo :func:`switch_attention`: every config back to the implementation it had."""
+    top = getattr(module, "config", None)
+    for config, implementation in saved:
+        if (
+            config is top
+            and config._attn_implementation != implementation
+            and hasattr(module, "set_attn_implementation")
+        ):
+            module.set_attn_implementation(implementation)
+    for config, implementation in saved:
+        config._attn_implementation = implementation
 
 
 def implementation(model: nn.Module) -> str:
@@ -39,14 +80,14 @@ def eager_attention(model: nn.Module) -> Iterator[str]:
 
     Yields the previous implementation's name (``"sdpa"``, ``"eager"``, ...). The restore runs
     even when the body raises, so an interrupted capture never leaves the model switched. Every
-    config inside the model is switched (:func:`extras_and_licenses.models.switch_attention`).
+    config inside the model is switched (:func:`extras_and_licenses.switch_attention`).
     """
     previous = implementation(model)
-    saved = models.switch_attention(model, "eager")
+    saved = switch_attention(model, "eager")
     try:
         yield previous
     finally:
-        models.restore_attention(model, saved)
+        restore_attention(model, saved)
 
 
 @dataclass
@@ -55,13 +96,13 @@ class EagerSwitch:
 
     model: nn.Module
     previous: str  # the implementation it ran before
-    saved: list  # what models.restore_attention needs
+    saved: list  # what restore_attention needs
     restored: bool = False
 
     def restore(self) -> None:
         if not self.restored:
             self.restored = True
-            models.restore_attention(self.model, self.saved)
+            restore_attention(self.model, self.saved)
 
 
 def switch_to_eager(model: nn.Module, who: str, until: str, file=None) -> EagerSwitch | None:
@@ -79,9 +120,9 @@ def switch_to_eager(model: nn.Module, who: str, until: str, file=None) -> EagerS
         f"keep the weights); it is switched back {until}.",
         file=file if file is not None else sys.stdout,
     )
-    saved = models.switch_attention(model, "eager")
+    saved = switch_attention(model, "eager")
     if implementation(model) != "eager":
-        models.restore_attention(model, saved)
+        restore_attention(model, saved)
         raise RuntimeError(
             f"Could not switch {type(model).__name__} to eager attention. Load the model with "
             'attn_implementation="eager" and try again.'

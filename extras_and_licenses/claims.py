@@ -44,6 +44,7 @@ import os
 from dataclasses import dataclass
 
 from . import models
+from .banners import in_jupyter_kernel
 
 STRICT_ENV = "COURSE_STRICT_CLAIMS"
 
@@ -81,7 +82,7 @@ def reset() -> None:
 
 # ------------------------------------------------------------------ display
 def _show(text: str, html_body: str) -> None:
-    if models._in_jupyter_kernel():
+    if in_jupyter_kernel():
         from IPython.display import display
 
         display({"text/plain": text, "text/html": html_body}, raw=True)

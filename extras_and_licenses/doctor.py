@@ -5,7 +5,8 @@
 From a notebook (lesson 00): ``from extras_and_licenses.doctor import doctor; doctor()``;
 the report shows as a coloured table there and as plain text in a terminal.
 
-It looks at the GPU (name, memory, bfloat16), each lesson's memory need against it, library
+It looks at the precision setting (``COURSE_DTYPE``), the GPU (name, memory, bfloat16), each lesson's
+memory need against it (and against a class's per-kernel cap, by the same rule), library
 versions, which lesson models are in the cache, free disk for the missing ones, whether the
 model hub can be reached, and whether demo mode is on; then gives one verdict.
 Nothing here raises: every problem becomes a row that says what to do.
@@ -20,6 +21,8 @@ import warnings
 from dataclasses import dataclass, field
 
 from . import environment, models
+from .banners import in_jupyter_kernel
+from .hub_cache import nearest_existing
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "#d8f5d0", WARN: "#fff2c2", FAIL: "#ffd6d6"}
@@ -92,33 +95,27 @@ def check(cache_dir=None, probe_hub=None) -> Report:
     # Libraries, against requirements.txt's ranges (the same ones the lessons' first cell checks)
     _library_rows(rep)
 
+    # Precision: COURSE_DTYPE, when set, must be one the lessons accept (load_model refuses anything else)
+    try:
+        setting = models.dtype_setting()
+    except ValueError as exc:
+        setting = "auto"  # the rows below show what the lessons would get once it is fixed
+        rep.add("precision", FAIL, str(exc))
+    else:
+        if setting is not None:
+            rep.add("precision", OK, f"{models.DTYPE_ENV}={setting}")
+
     # GPU
     gpu_gb, gpu_dtype = 0.0, "float32"
     try:
         import torch
-
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            gpu_gb = props.total_memory / 1e9
-            rep.add("GPU", OK, f"{props.name}, {gpu_gb:.1f} GB, CUDA {torch.version.cuda}")
-            native, capability = models.native_bf16("cuda")
-            with warnings.catch_warnings():  # COURSE_DTYPE=bfloat16 on an older GPU warns; the row says it
-                warnings.simplefilter("ignore")
-                placement = models.choose_device_and_dtype("cuda")
-            gpu_dtype = str(placement.dtype).replace("torch.", "")
-            runs = "models run in bf16" if gpu_dtype == "bfloat16" else "models run in float32 (twice the memory)"
-            if native:
-                detail = f"native ({capability}): {runs}"
-            else:
-                detail = f"{props.name} has no native bfloat16 ({capability}, bfloat16 needs 8.0 or newer): {runs}"
-                if gpu_dtype == "bfloat16":
-                    detail += f", emulated and slow ({models.DTYPE_ENV}=bfloat16)"
-            rep.add("bfloat16", OK if native else WARN, detail)
-        else:
-            why = "torch has no CUDA build" if torch.version.cuda is None else "no CUDA device visible"
-            rep.add("GPU", WARN, f"none ({why}): lessons run on the CPU, slowly with the real models")
     except Exception as exc:  # noqa: BLE001
         rep.add("GPU", FAIL, f"torch does not import: {exc}")
+    else:
+        try:
+            gpu_gb, gpu_dtype = _gpu_rows(rep, torch, setting)
+        except Exception as exc:  # noqa: BLE001 - a driver or CUDA fault: say so rather than raise
+            rep.add("GPU", FAIL, f"torch cannot query the GPU: {type(exc).__name__}: {exc}")
 
     # Lesson memory needs, in the precision this GPU runs (models.LESSON_MEMORY)
     if gpu_gb:
@@ -169,9 +166,7 @@ def check(cache_dir=None, probe_hub=None) -> Report:
         rep.add("file sizes", WARN, f"{models.SIZE_CHECK_OFF_ENV}=1 (a test setting): tiny files count as complete")
 
     # Disk
-    probe = cache
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = nearest_existing(cache)
     free = shutil.disk_usage(probe).free
     if missing_bytes and free < missing_bytes * 1.1:
         rep.add(
@@ -201,6 +196,35 @@ def check(cache_dir=None, probe_hub=None) -> Report:
 
     _class_hub_rows(rep, cache_dir, gpu_gb, gpu_dtype)
     return rep
+
+
+def _gpu_rows(rep: Report, torch, setting: str | None) -> tuple[float, str]:
+    """The GPU and bfloat16 rows; returns the GPU's memory in GB (0 without one) and the lessons' dtype there."""
+    if not torch.cuda.is_available():
+        why = "torch has no CUDA build" if torch.version.cuda is None else "no CUDA device visible"
+        rep.add("GPU", WARN, f"none ({why}): lessons run on the CPU, slowly with the real models")
+        return 0.0, "float32"
+    props = torch.cuda.get_device_properties(0)
+    gpu_gb = props.total_memory / 1e9
+    rep.add("GPU", OK, f"{props.name}, {gpu_gb:.1f} GB, CUDA {torch.version.cuda}")
+    native, capability = models.native_bf16("cuda")
+    try:
+        with warnings.catch_warnings():  # COURSE_DTYPE=bfloat16 on an older GPU warns; the row says it
+            warnings.simplefilter("ignore")
+            placement = models.choose_device_and_dtype("cuda", setting)
+    except ValueError as exc:  # bfloat16 asked for on a GPU that cannot run it at all
+        rep.add("bfloat16", FAIL, f"{exc} (unset {models.DTYPE_ENV}, or set it to float32)")
+        placement = models.choose_device_and_dtype("cuda", "float32")
+    gpu_dtype = str(placement.dtype).replace("torch.", "")
+    runs = "models run in bf16" if gpu_dtype == "bfloat16" else "models run in float32 (twice the memory)"
+    if native:
+        detail = f"native ({capability}): {runs}"
+    else:
+        detail = f"{props.name} has no native bfloat16 ({capability}, bfloat16 needs 8.0 or newer): {runs}"
+        if gpu_dtype == "bfloat16":
+            detail += f", emulated and slow ({models.DTYPE_ENV}=bfloat16)"
+    rep.add("bfloat16", OK if native else WARN, detail)
+    return gpu_gb, gpu_dtype
 
 
 def lesson_need_gb(lesson: str, dtype: str = "bfloat16") -> float:
@@ -242,9 +266,9 @@ def _class_hub_rows(rep: Report, cache_dir=None, gpu_gb: float = 0.0, gpu_dtype:
             )
     if cap is not None:
         dtype = gpu[1] if gpu else "bfloat16"
-        for lesson in models.LESSON_MEMORY:
-            need = lesson_need_gb(lesson, dtype)
-            fits = need <= cap
+        for lesson, memory in models.LESSON_MEMORY.items():
+            need = memory.gb(dtype)
+            fits = memory.fits(cap, dtype)  # the same rule, 10% margin included, as the memory rows above
             rep.add(
                 f"lesson {lesson} under the cap",
                 OK if fits else FAIL,
@@ -283,12 +307,6 @@ def _library_rows(rep: Report) -> None:
 def doctor(cache_dir=None) -> Report:
     """Run the checks; print the report in a terminal, show it as a table in Jupyter."""
     rep = check(cache_dir)
-    try:
-        from IPython import get_ipython
-
-        in_kernel = get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None
-    except ImportError:
-        in_kernel = False
-    if not in_kernel:
+    if not in_jupyter_kernel():
         print(rep.text())
     return rep

@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .banners import jupyter_shell
+
 CAP_ENV = "COURSE_GPU_MEMORY_GB"
 
 _applied: dict[int, CapState] = {}  # device index -> the cap in force in this process
@@ -120,13 +122,8 @@ def install_oom_hint(shell=None) -> bool:
 
     Leaves a shell that already has custom exception handlers alone. Returns whether it installed.
     """
+    shell = jupyter_shell(shell)
     if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
         return False
     import torch
 
@@ -140,10 +137,7 @@ def install_oom_hint(shell=None) -> bool:
 
 def remove_oom_hint(shell=None) -> None:
     """Undo :func:`install_oom_hint` (IPython's own handling of every exception again)."""
-    if shell is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
+    shell = jupyter_shell(shell)
     import torch
 
     if shell is not None and tuple(getattr(shell, "custom_exceptions", ())) == (torch.cuda.OutOfMemoryError,):

@@ -14,10 +14,10 @@ It never raises for a network problem: it reports it and says what to do.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from . import models
+from .hub_cache import can_add_to
 
 
 @dataclass
@@ -42,14 +42,6 @@ def _download(spec: models.ModelSpec, cache_dir) -> None:
         allow_patterns=list(models.HUB_FILES),
         cache_dir=str(models.hub_cache_dir(cache_dir)),  # explicit: HF_HUB_CACHE is read at import
     )
-
-
-def _writable(cache) -> bool:
-    """Can this user add to ``cache`` (or create it, when it does not exist yet)?"""
-    probe = cache
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return os.access(probe, os.W_OK | os.X_OK)
 
 
 def prefetch(
@@ -85,7 +77,7 @@ def prefetch(
             results.append(
                 PrefetchResult(spec.name, "missing", 0, f"needs {spec.download_bytes / 1e9:.1f} GB{partial}")
             )
-        elif not _writable(cache):
+        elif not can_add_to(cache):
             why = (
                 "this cache is read-only for you (a class's shared cache?): the instructor fills it with "
                 f"`python -m extras_and_licenses prefetch --cache-dir {cache}`"

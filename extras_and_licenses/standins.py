@@ -25,8 +25,9 @@ time with a stand-in is an upper bound for the real model's; the benchmark force
 (``min_new_tokens = max_new_tokens``) where it times decoding itself.
 
 Used by ``models.load_model`` (when ``COURSE_STANDIN=random``), by ``bench/`` and by the tests.
-No lesson imports it. It imports nothing from the rest of the package: ``models`` uses it, never
-the reverse (``models`` resolves ids, shows the banner and wraps the result in a ``LoadedModel``).
+No lesson imports it. From the rest of the package it imports only ``catalog`` (the model ids, which
+import nothing back): ``models`` uses it, never the reverse (``models`` resolves ids, shows the banner
+and wraps the result in a ``LoadedModel``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import os
 from pathlib import Path
 
 import torch
+
+from .catalog import LESSON_MODELS
 
 STANDIN_ENV = "COURSE_STANDIN"
 
@@ -75,13 +78,12 @@ def standin_requested(model_id, demo: bool | None = None) -> bool:
 
 
 def config_file(model_id: str) -> Path | None:
-    """The kept config for an id whose last part names a lesson model (``t5-base``, ``google-t5/t5-base``,
-    ``flan-t5-large``, ``google/flan-t5-large``); None for any other id. ``models.resolve`` still checks
-    the whole id before a stand-in is built."""
-    short = model_id.rsplit("/", 1)[-1]
-    for file in CONFIG_FILES.values():
-        if short == file.removesuffix(".json"):
-            return CONFIG_DIR / file
+    """The kept config for an id of a lesson model, exactly as ``catalog.LESSON_MODELS`` spells it (its short
+    name, hub repository or an alias: ``t5-base``, ``google-t5/t5-base``, ``flan-t5-large``, ...); None for
+    any other id, such as ``someone/t5-base``, which is not the model the config was written from."""
+    for spec in LESSON_MODELS.values():
+        if model_id in spec.ids():
+            return CONFIG_DIR / CONFIG_FILES[spec.name]
     return None
 
 

@@ -124,7 +124,10 @@ def test_doctor_on_an_empty_cache_warns_and_explains(hf_cache, monkeypatch):
         warned.add("GPU")
     assert warned <= {r.check for r in report.rows if r.status == doctor.WARN}
     assert [r.check for r in report.rows if r.status == doctor.FAIL] == []
-    assert report.verdict == (doctor.WARN, "READY WITH CAVEATS: the lessons run; read the rows marked WARN before class.")
+    assert report.verdict == (
+        doctor.WARN,
+        "READY WITH CAVEATS: the lessons run; read the rows marked WARN before class.",
+    )
     text = report.text()
     assert "Verdict:" in text and "transformers" in text
 
@@ -181,3 +184,33 @@ def test_doctor_command_line_prints_a_report_without_traceback(hf_cache):
     assert proc.returncode == 0, proc.stderr
     assert "Verdict:" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_doctor_names_a_bad_course_dtype_and_the_fix_and_still_reports_the_gpu(hf_cache, monkeypatch):
+    for value, problem in (("half", "is not understood: use bfloat16, float32 or auto"), ("float16", "overflow")):
+        monkeypatch.setenv("COURSE_DTYPE", value)
+        report = doctor.check(probe_hub=lambda: (False, "test"))
+        rows = _rows(report)
+        assert rows["precision"].status == doctor.FAIL, value
+        assert f"COURSE_DTYPE='{value}'" in rows["precision"].detail and problem in rows["precision"].detail
+        assert "unset COURSE_DTYPE" in rows["precision"].detail  # the fix
+        assert "torch does not import" not in report.text()  # torch imports fine: that is not the problem
+        assert rows["GPU"].status != doctor.FAIL
+        assert report.verdict[0] == doctor.FAIL and "precision" in report.verdict[1]
+    monkeypatch.setenv("COURSE_DTYPE", "float32")
+    assert _rows(doctor.check(probe_hub=lambda: (False, "test")))["precision"].status == doctor.OK
+
+
+def test_doctor_with_a_bad_course_dtype_on_a_gpu_keeps_its_gpu_and_memory_rows(hf_cache, monkeypatch):
+    Props = namedtuple("Props", "name total_memory")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 40GB", 40 * 10**9))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake 40GB")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 0))
+    monkeypatch.setenv("COURSE_DTYPE", "fp32")
+    rows = _rows(doctor.check(probe_hub=lambda: (False, "test")))
+    assert rows["precision"].status == doctor.FAIL and "COURSE_DTYPE='fp32'" in rows["precision"].detail
+    assert rows["GPU"].status == doctor.OK and "Fake 40GB" in rows["GPU"].detail
+    assert rows["bfloat16"].status == doctor.OK and "run in bf16" in rows["bfloat16"].detail  # what auto gives
+    assert all(rows[f"lesson {lesson} memory"].status == doctor.OK for lesson in models.LESSON_MEMORY)

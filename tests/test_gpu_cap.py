@@ -260,12 +260,23 @@ def test_doctor_reports_the_cap_and_each_lesson_against_it(monkeypatch, hf_cache
     monkeypatch.setenv(gpu_cap.CAP_ENV, "2")
     got = rows(doctor.check(probe_hub=lambda: (False, "test")))
     assert got["GPU memory cap"].status == doctor.OK and "2 GB" in got["GPU memory cap"].detail
-    for lesson in models.LESSON_MEMORY:
-        need = doctor.lesson_need_gb(lesson)
+    for lesson, need in models.LESSON_MEMORY.items():
         row = got[f"lesson {lesson} under the cap"]
-        assert row.status == (doctor.OK if need <= 2 else doctor.FAIL), (lesson, need, row)
-        if need > 2:
+        fits = need.bfloat16 * 1.1 <= 2  # the estimate plus a 10% margin, as for a whole GPU
+        assert row.status == (doctor.OK if fits else doctor.FAIL), (lesson, need, row)
+        if not fits:
             assert "raise COURSE_GPU_MEMORY_GB" in row.detail
+
+
+def test_a_cap_and_a_gpu_of_the_same_size_get_the_same_verdict_for_each_lesson(monkeypatch, hf_cache):
+    """One rule, 10% margin included: a 3.2 GB cap holds lesson 01 (3 GB in bfloat16) no better than a 3.2 GB GPU."""
+    FakeGPU(total_bytes=3.2e9).install(monkeypatch)
+    monkeypatch.setenv(gpu_cap.CAP_ENV, "3.2")
+    got = rows(doctor.check(probe_hub=lambda: (False, "test")))
+    for lesson in models.LESSON_MEMORY:
+        assert got[f"lesson {lesson} under the cap"].status == got[f"lesson {lesson} memory"].status, lesson
+    assert got["lesson 01 under the cap"].status == doctor.FAIL  # 3.0 GB + 10% is more than 3.2 GB
+    assert got["lesson 04 under the cap"].status == doctor.OK  # 2.5 GB + 10% is not
 
 
 def test_doctor_on_a_gpu_shows_share_and_other_processes(monkeypatch, hf_cache):

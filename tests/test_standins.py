@@ -119,12 +119,12 @@ def test_random_tokens_are_generated_and_decoded():
     assert all(isinstance(text, str) for text in tokenizer.batch_decode(out))
 
 
-def test_standins_imports_nothing_from_the_package():
-    """models uses standins (load_model under COURSE_STANDIN=random); standins never uses models: no cycle."""
+def _package_imports(module) -> list[str]:
+    """The modules of this package that ``module`` imports, anywhere in its source (lazy imports included)."""
     import ast
     from pathlib import Path
 
-    tree = ast.parse(Path(standins.__file__).read_text())
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = [node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level]
     imported += [
         alias.name
@@ -133,10 +133,31 @@ def test_standins_imports_nothing_from_the_package():
         for alias in node.names
         if alias.name.startswith("extras_and_licenses")
     ]
-    assert imported == []
+    return imported
+
+
+def test_standins_imports_only_the_catalog_which_imports_nothing_back():
+    """models uses standins (load_model under COURSE_STANDIN=random); standins never uses models: no cycle.
+    It reads the model ids from catalog, which imports nothing from the package."""
+    from extras_and_licenses import catalog
+
+    assert _package_imports(standins) == ["catalog"]
+    assert _package_imports(catalog) == []
 
 
 def test_an_unknown_id_ending_like_a_lesson_model_still_gets_load_models_error(monkeypatch):
     monkeypatch.setenv(standins.STANDIN_ENV, "random")
     with pytest.raises(models.UnknownModelError, match="not one of the course models"):
         models.load_model("someone/t5-base", device="meta")
+
+
+def test_only_the_ids_the_catalog_knows_have_a_kept_config(monkeypatch):
+    for spec in models.LESSON_MODELS.values():
+        for model_id in spec.ids():
+            assert standins.config_file(model_id) == standins.CONFIG_DIR / standins.CONFIG_FILES[spec.name]
+    for model_id in ("someone/t5-base", "anyone/flan-t5-large", "google/t5-large", "t5-base/", "T5-BASE", "t5"):
+        assert standins.config_file(model_id) is None, model_id
+    with pytest.raises(KeyError, match="No kept config for 'someone/t5-base'"):
+        standins.read_config("someone/t5-base")
+    monkeypatch.setenv(standins.STANDIN_ENV, "random")
+    assert standins.standin_requested("google-t5/t5-base") and not standins.standin_requested("someone/t5-base")
