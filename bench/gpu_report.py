@@ -98,7 +98,7 @@ LESSON_COLUMNS = (
     ("peak allocated", lambda nb: _peak(_memory(nb))),
     ("peak reserved", lambda nb: _gb(_memory(nb).get("max_reserved"))),
     ("process peak (est.)", lambda nb: _gb(_memory(nb).get("process_peak_estimate"))),
-    ("estimate in models.py", lambda nb: _number(LESSON_GPU_GB.get(nb["lesson"][:2]), "g", " GB")),
+    ("estimate in placement.py", lambda nb: _number(LESSON_GPU_GB.get(nb["lesson"][:2]), "g", " GB")),
 )
 LISTENER_COLUMNS = (
     ("dtype", lambda row: row["dtype"] + _earlier(row)),
