@@ -8,7 +8,7 @@ implementation back on every config inside the model (:func:`switch_attention`,
 :func:`restore_attention`; re-exported by ``models``), so the learner's model is never left switched:
 
 - :func:`eager_attention`, a context manager, for one ``with`` block (lesson 02 shows it;
-  ``attention_explorer.capture_cross_attention`` runs generation inside it);
+  ``cross_attention.capture_cross_attention`` runs generation inside it);
 - :func:`switch_to_eager`, for a longer lifetime: a ``ForwardListener`` with
   ``capture_cross_attention=True`` switches when it is attached and calls
   :meth:`EagerSwitch.restore` when it is cleared.
@@ -20,8 +20,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # only for the annotations: models and doctor import this module, and stay quick without torch
+    from torch import nn
 
 __all__ = [
     "EagerSwitch",
@@ -80,7 +82,7 @@ def eager_attention(model: nn.Module) -> Iterator[str]:
 
     Yields the previous implementation's name (``"sdpa"``, ``"eager"``, ...). The restore runs
     even when the body raises, so an interrupted capture never leaves the model switched. Every
-    config inside the model is switched (:func:`extras_and_licenses.switch_attention`).
+    config inside the model is switched (:func:`switch_attention`).
     """
     previous = implementation(model)
     saved = switch_attention(model, "eager")

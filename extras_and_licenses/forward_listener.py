@@ -23,7 +23,7 @@ The same events are kept as :class:`ForwardCall` records (``listener.calls``,
 ``listener.to_dataframe()``); the records and the log's columns live in ``forward_calls``.
 
 Used by lesson 01 (seeing generation happen), lesson 02 (``capture_cross_attention`` in
-``attention_explorer`` records the weights with a quiet decoder listener and
+``cross_attention`` records the weights with a quiet decoder listener and
 ``capture_cross_attention=True``) and lesson 03 (cache length per step). Lesson 01 attaches it so::
 
     pipe.model.encoder.forward = ForwardListener(pipe.model.encoder, name="encoder", tokenizer=pipe.tokenizer)
