@@ -106,7 +106,7 @@ LISTENER_COLUMNS = (
     ("ms/token without listeners", lambda row: _number(row.get("ms_per_token"), ".2f")),
     ("listener cost per call", lambda row: _number(row.get("cost_us"), ".1f", " µs")),
     ("same tokens", lambda row: row.get("checks", "-")),
-    ("command", lambda row: f"`{_cell(row['command'])}`"),
+    ("command", lambda row: f"`{_cell(report_text.spelled_today(row['command']))}`"),
 )
 GOAL_COLUMNS = (
     ("goal", lambda goal: goal[0]),
@@ -241,10 +241,13 @@ def render_device(result: dict) -> str:
     out += [
         f"- device: {device['name']}{memory}{', ' + device['detail'] if device.get('detail') else ''}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
-        f"- command: `{result['command']}` (commit {result.get('commit', 'unknown')})",
+        f"- command: `{report_text.spelled_today(result['command'])}` (commit {result.get('commit', 'unknown')})",
         f"- finished in {result['elapsed_s']:.0f} s of a {result['budget_s']:.0f} s budget"
         + (f"; {result['stopped']}" if result.get("stopped") else ""),
-        *[f"- rows marked (earlier) come from an earlier run: {run}" for run in result.get("earlier_runs", [])],
+        *[
+            f"- rows marked (earlier) come from an earlier run: {report_text.spelled_today(run)}"
+            for run in result.get("earlier_runs", [])
+        ],
         "",
         *table(GOAL_COLUMNS, goal_rows(result)),
     ]

@@ -5,6 +5,18 @@ braces are filled in by the renderer. Edit the wording here; re-render with
 ``python -m bench.run_gpu_benchmarks --render``.
 """
 
+import re
+
+_SCRIPT = re.compile(r"\bpython3? bench/(\w+)\.py\b")
+
+
+def spelled_today(command: str) -> str:
+    """A recorded command in today's spelling: ``python bench/x.py ...`` became ``python -m bench.x ...``.
+
+    The results files keep each command as it was run; the page shows one a reader can copy and run."""
+    return _SCRIPT.sub(r"python -m bench.\1", command)
+
+
 PAGE_HEAD = """\
 # Benchmarks: what GPU does a class need?
 

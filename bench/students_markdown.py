@@ -8,6 +8,8 @@ between its markers in docs/INSTRUCTORS.md. Each returns text; the CLI writes th
 
 from __future__ import annotations
 
+from bench.report_text import spelled_today
+
 COMMAND = "python -m bench.students_per_gpu"
 GUIDE_START = f"<!-- sizing table: {COMMAND} --render -->"
 GUIDE_END = "<!-- end of sizing table -->"
@@ -51,7 +53,7 @@ def sizing_table(sizing: dict) -> str:
         m = sizing["measured"]
         run = m["run"]
         lines += [
-            f"Measured on {run['device']['name']} ({run['date'][:10]}, `{run['command']}`): with {m['students']} "
+            f"Measured on {run['device']['name']} ({run['date'][:10]}, `{spelled_today(run['command'])}`): with {m['students']} "
             f"students running lesson 01 at once in {run['model'].split(', ')[-1]}, each kernel peaked at "
             f"{m['reserved_gb']:.2f} GB reserved by PyTorch and {m['on_card_gb']:.2f} GB on the card (NVML, CUDA "
             f"context included). Suggested cap: `COURSE_GPU_MEMORY_GB={cap:g}`; each student then needs "
@@ -61,7 +63,7 @@ def sizing_table(sizing: dict) -> str:
         cpu, context = sizing["estimate"]["cpu"], sizing["estimate"]["context_gb"]
         basis = (
             f"The project's CPU run of lesson 01 with the real model shapes in bfloat16 ({cpu['date']}, "
-            f"`{cpu['command']}`) peaked at {cpu['peak_gb']:.2f} GB of live tensors: what "
+            f"`{spelled_today(cpu['command'])}`) peaked at {cpu['peak_gb']:.2f} GB of live tensors: what "
             "`torch.cuda.max_memory_allocated` would count, without the allocator's cache and the CUDA context. "
             if cpu
             else ""
@@ -100,7 +102,11 @@ def sizing_section(runs: list[dict], sizing: dict) -> str:
         "",
     ]
     for run in runs:
-        body += [f"### {run['device']['name']} ({run['date'][:10]})", "", f"- command: `{run['command']}`"]
+        body += [
+            f"### {run['device']['name']} ({run['date'][:10]})",
+            "",
+            f"- command: `{spelled_today(run['command'])}`",
+        ]
         passed = "passed" if (run.get("cap_check") or {}).get("ok") else "FAILED"
         body += [f"- cap check (0.2 GB cap, a t5-base-sized load refused, then the demo model runs): {passed}", ""]
         body += [round_table(run), ""]

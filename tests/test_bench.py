@@ -204,3 +204,14 @@ def test_the_budget_shares_time_and_passes_on_what_a_part_leaves(monkeypatch):
         now[0] += 9.0
     with budget.part("decode") as deadline:
         assert deadline == now[0]  # nothing left: the part's own checks skip what does not fit
+
+
+def test_recorded_commands_are_shown_in_today_s_spelling():
+    """Results files keep the command as it was run; BENCHMARKS.md shows one that still runs when copied."""
+    from bench.report_text import spelled_today
+
+    old = "python bench/run_gpu_benchmarks.py --parts lessons --budget 3000"
+    assert spelled_today(old) == "python -m bench.run_gpu_benchmarks --parts lessons --budget 3000"
+    assert spelled_today("python3 bench/decode_ladder.py --smoke") == "python -m bench.decode_ladder --smoke"
+    assert spelled_today("python -m bench.students_per_gpu --render") == "python -m bench.students_per_gpu --render"
+    assert "python bench/" not in (ROOT / "BENCHMARKS.md").read_text()
