@@ -59,12 +59,24 @@ def memory() -> dict:
     return found
 
 
+def write_report(figures: dict, path: str | os.PathLike | None = None) -> Path:
+    """Write ``figures`` as JSON to ``path`` (default: the file named by ``$COURSE_BENCH_REPORT``); return the path.
+
+    The one way a kernel hands figures back, here and in ``bench.student_kernel``. With no file named it
+    raises: a kernel that reports nowhere would leave its runner with a silent gap."""
+    if path is None:
+        if not os.environ.get(REPORT_ENV):
+            raise RuntimeError(f"{REPORT_ENV} is not set: the runner names the file this kernel reports to")
+        path = os.environ[REPORT_ENV]
+    path = Path(path)
+    path.write_text(json.dumps(figures))
+    return path
+
+
 def report_memory(path: str | os.PathLike | None = None) -> dict:
-    """Write ``memory()`` as JSON to ``path`` (default: the file named by ``$COURSE_BENCH_REPORT``); return it."""
+    """Write ``memory()`` to the kernel's report file (:func:`write_report`); return it."""
     found = memory()
-    target = path or os.environ.get(REPORT_ENV)
-    if target:
-        Path(target).write_text(json.dumps(found))
+    write_report(found, path)
     return found
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 
 from bench import in_kernel, machine
+from bench.notebook_runs import cell_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,15 +115,6 @@ def lesson_version_problem(found: dict, requirements: Path = ROOT / "requirement
         "On a GPU machine with no internet, carry the wheels from `bash bench/fetch_gpu_wheels.sh` "
         "(they include transformers 5.24.0) and install them as its header says"
     )
-
-
-def failing_line(traceback: list[str]) -> str:
-    """The cell's own line that raised: IPython marks it with an arrow in the first traceback frame."""
-    for frame in traceback:
-        for line in re.sub(r"\x1b\[[0-9;]*m", "", frame).splitlines():
-            if line.lstrip().startswith("---->"):
-                return line.split("---->", 1)[1].strip().lstrip("0123456789 ")[:120]
-    return ""
 
 
 def kill_kernel(client) -> None:
@@ -234,24 +225,6 @@ def run_notebook(nb, name: str, workdir: Path, deadline: float, env: dict, devic
             f"{result['status']} ({result['cells_run']} of {result['cells']} cells run, {errors} raised)"
         )
     return result
-
-
-def cell_errors(cells) -> list[dict]:
-    """Each executed cell's error output: the cell's index, the exception, its message's first line, the line."""
-    found = []
-    for index, cell in enumerate(cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                evalue = str(output.get("evalue", "")).strip().splitlines()
-                found.append(
-                    {
-                        "cell": index,
-                        "ename": output.get("ename", "?"),
-                        "evalue": (evalue[0] if evalue else "")[:160],
-                        "line": failing_line(output.get("traceback", [])),
-                    }
-                )
-    return found
 
 
 def with_process_estimate(memory: dict, used_before: int | None) -> dict:

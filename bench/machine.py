@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gc
 import platform
-import re
 import subprocess
 from pathlib import Path
 
 import torch
 
+from bench.notebook_runs import slug
 from extras_and_licenses.decoding import copy_bandwidth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +63,6 @@ def versions() -> dict:
     except ImportError:
         pass
     return found
-
-
-def slug(text: str) -> str:
-    """A device name as a file name: "NVIDIA H200" -> "nvidia-h200"."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "device"
 
 
 def describe_device(device: torch.device, smoke: bool) -> dict:

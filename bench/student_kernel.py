@@ -2,17 +2,20 @@
 
 The student's worker (bench/students_worker.py) appends one cell to lesson 01,
 ``from bench import student_kernel; student_kernel.write_report()``, which runs after the lesson's
-last cell and writes this kernel's figures as JSON to the file named in ``BENCH_STUDENT_REPORT``.
-The worker reads that file back; nothing is parsed from the cell's printed output.
+last cell and writes this kernel's figures as JSON to the file named in ``COURSE_BENCH_REPORT``, the
+same way as the lessons part's kernels (``bench.in_kernel.write_report``). The worker reads that file
+back; nothing is parsed from the cell's printed output.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-REPORT_ENV = "BENCH_STUDENT_REPORT"  # set by the worker in the kernel's environment
+from bench import in_kernel
+
+REPORT_ENV = in_kernel.REPORT_ENV  # set by the worker in the kernel's environment
+
 REPORT_CELL = "from bench import student_kernel\nstudent_kernel.write_report()"
 
 
@@ -34,11 +37,5 @@ def kernel_figures() -> dict:
 
 
 def write_report(path: str | os.PathLike | None = None) -> Path:
-    """Write :func:`kernel_figures` as JSON to ``path`` (default: ``$BENCH_STUDENT_REPORT``); return the path."""
-    if path is None:
-        if not os.environ.get(REPORT_ENV):
-            raise RuntimeError(f"{REPORT_ENV} is not set: the worker names the file this kernel reports to")
-        path = os.environ[REPORT_ENV]
-    path = Path(path)
-    path.write_text(json.dumps(kernel_figures()))
-    return path
+    """Write :func:`kernel_figures` as JSON to ``path`` (default: ``$COURSE_BENCH_REPORT``); return the path."""
+    return in_kernel.write_report(kernel_figures(), path)

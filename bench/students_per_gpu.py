@@ -45,13 +45,13 @@ import argparse
 import json
 import os
 import shutil
-import string
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import students_markdown, students_sizing
+from bench.notebook_runs import slug
 from bench.students_class import cap_check, device_info, log, run_class
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +68,6 @@ def write_sizing(results: Path = students_sizing.RESULTS) -> None:
     except ValueError as exc:
         raise SystemExit(f"{GUIDE}: {exc}") from exc
     GUIDE.write_text(guide)
-
-
-def slug(name: str) -> str:
-    """A device name as a file name: lower case, runs of anything but letters and digits made one dash."""
-    keep = string.ascii_lowercase + string.digits
-    return "-".join("".join(c if c in keep else " " for c in name.lower()).split())
 
 
 def parse_args(argv=None):

@@ -18,22 +18,12 @@ import os
 import time
 from pathlib import Path
 
+from bench.notebook_runs import cell_errors
 from bench.student_kernel import REPORT_CELL, REPORT_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "01_encoder_decoders.ipynb"
 FIRST_CELL = "from bench import student_kernel"  # starts the kernel, and shows it can import the reporter
-
-
-def cell_errors(cells) -> list[dict]:
-    """The lesson's cells that ended in an error: the cell's index in the lesson and the error's first line."""
-    errors = []
-    for index, cell in enumerate(cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                first = (str(output.get("evalue", "")).strip().splitlines() or [""])[0][:160]
-                errors.append({"cell": index, "ename": output.get("ename", "?"), "evalue": first})
-    return errors
 
 
 def run_student(name: str, ready: Path, go: Path, result_file: Path, cell_timeout: int) -> dict:

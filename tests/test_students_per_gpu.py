@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import student_kernel, students_markdown, students_per_gpu, students_sizing
+from bench import notebook_runs, student_kernel, students_markdown, students_per_gpu, students_sizing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,15 +110,14 @@ def test_the_kernel_report_is_json_in_the_file_the_environment_names(tmp_path, m
 
 
 def test_device_names_become_file_names():
-    assert students_per_gpu.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
-    assert students_per_gpu.slug("CPU (x86_64, 2 cores)") == "cpu-x86-64-2-cores"
+    assert notebook_runs.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert notebook_runs.slug("CPU (x86_64, 2 cores)") == "cpu-x86-64-2-cores"
+    assert notebook_runs.slug("???") == "device"
 
 
 def test_the_estimate_names_the_run_that_measured_lesson_01(tmp_path):
     """A lesson row carried over from an earlier run is credited to that run's date and command, not to the
     later, partial run that only kept it."""
-    from bench import students_sizing
-
     row = {"lesson": "01_encoder_decoders", "memory": {"tensor_peak": 2.0e9}, "earlier": "2026-11-28T04:31:22+00:00"}
     data = {
         "date": "2026-12-01T09:00:00+00:00",
