@@ -6,6 +6,7 @@ Runs on transformers 5 and 4.57 (the tokenizer files must read the same in both)
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -133,10 +134,17 @@ def test_the_demo_tokenizer_keeps_translate_whole(tiny_t5, kind):
 
 
 def test_the_demo_tokenizer_splits_rare_words(tiny_t5):
+    """Rare words, and the made-up words the lessons show being cut up (its build leaves them out of the
+    lessons' prose it learns from), are several pieces."""
+    from build_demo_model import SHOWN_AS_RARE
+
     _, tok = tiny_t5
     for word in ["antidisestablishmentarianism", "zygomorphic", "quizzically"]:
         pieces = tok.tokenize(word)
         assert len(pieces) >= 3 and any(len(p.lstrip("▁")) > 1 for p in pieces), (word, pieces)
+    for word in SHOWN_AS_RARE:
+        pieces = [p.lstrip("▁") for p in tok.tokenize(word)]
+        assert word not in pieces and len([p for p in pieces if p]) >= 2, (word, pieces)
 
 
 def test_the_demo_vocabulary_has_a_realistic_size_and_no_unknown_letters(tiny_t5):
@@ -146,3 +154,18 @@ def test_the_demo_vocabulary_has_a_realistic_size_and_no_unknown_letters(tiny_t5
     text += " àâäçéèêëîïôöùûüÿœæß ÀÉÈÊÇÖÜ Zoe Quentin Xavier"
     ids = tok(text).input_ids
     assert tok.unk_token_id not in ids, [tok.convert_ids_to_tokens(i) for i in ids if i == tok.unk_token_id]
+
+
+def test_the_prose_gives_the_demo_model_s_real_size():
+    """README and lesson 00 state the demo model's size; it must be the shipped model's, to 0.1 million."""
+    card = json.loads((ROOT / "extras_and_licenses" / "demo_model" / "demo_model_card.json").read_text())
+    millions = f"{card['parameters'] / 1e6:.1f}"
+    texts = {
+        "README.md": (ROOT / "README.md").read_text(),
+        "lesson 00": (ROOT / "notebooks" / "00_setup_and_preflight.ipynb").read_text(),
+    }
+    for name, text in texts.items():
+        stated = re.findall(r"(\d+\.\d)(?: million|M) parameters", text)
+        assert stated and set(stated) == {millions}, (
+            f"{name} says {stated} million parameters; the model has {millions}"
+        )
