@@ -9,11 +9,13 @@ parts that each measure one thing and return it as data (dicts and lists), never
 - ``tensor_memory``  live tensor bytes: the CPU's stand-in for ``torch.cuda.max_memory_allocated``
 - ``bench_listener`` the ForwardListener's overhead (part "listener"; also its own command)
 - ``decode``         ms per generated token against the bandwidth floor (part "decode")
-- ``decode_ladder``  issue 17's decode ladder beside CTranslate2 (part "ladder"; also its own command)
+- ``decode_ladder``  issue 17's decode ladder beside CTranslate2 (part "ladder"; also its own command),
+  with ``ct2_peer`` (the CTranslate2 side) and ``ladder_report`` (its tables)
 - ``bench_pipeline`` the seq2seq pipeline's overhead over ``generate()`` (its own command only)
 
 ``bookkeeping`` holds the time budget and the results file every part writes into; ``gpu_report``
-and ``ladder_report`` render the results as BENCHMARKS.md.
+renders the results as BENCHMARKS.md, with its prose in ``report_text``; ``notebook_runs`` holds what
+the lesson-running parts share (errors read from an executed notebook, a device's file name).
 
 ``python -m bench.students_per_gpu`` (how many students share one GPU) is run on its own; ``gpu_report``
 appends the section it writes. Its parts: ``students_class`` (a class of kernels at once and the memory

@@ -90,7 +90,7 @@ LESSONS = (
 )
 
 LISTENER = (
-    "`bench/bench_listener.py` itself, with the arguments in the last column (by default: t5-large's "
+    "`python -m bench.bench_listener` itself, with the arguments in the last column (by default: t5-large's "
     "shape, random weights, batch 1, 32 forced new tokens, 15 interleaved pairs, ratio of medians); "
     "goal: ratio <= 1.02."
 )

@@ -1,4 +1,4 @@
-"""The class cap, checked in a process of its own before the students start (bench/students_per_gpu.py).
+"""The class cap, checked in a process of its own before the students start (python -m bench.students_per_gpu).
 
     python -m bench.students_cap_check --device cuda --output cap.json
 
@@ -57,7 +57,7 @@ def check(device: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.students_cap_check", description=__doc__.splitlines()[0])
     parser.add_argument("--device", required=True, help="cuda, or cpu for the rehearsal")
     parser.add_argument("--output", type=Path, required=True, help="where the JSON verdict is written")
     args = parser.parse_args(argv)

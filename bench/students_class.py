@@ -1,4 +1,4 @@
-"""A class at once, for bench/students_per_gpu.py: N student processes, a memory sampler, the cap check.
+"""A class at once, for python -m bench.students_per_gpu: N student processes, a memory sampler, the cap check.
 
 :func:`run_class` starts N workers (bench/students_worker.py), each with a kernel of its own, lets
 them all begin lesson 01 at the same moment, samples memory while they run (:class:`Sampler`) and

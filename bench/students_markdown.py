@@ -1,4 +1,4 @@
-"""The Markdown of bench/students_per_gpu.py: a run's table, the BENCHMARKS.md section, the guide's sizing table.
+"""The Markdown of python -m bench.students_per_gpu: a run's table, the BENCHMARKS.md section, the guide's sizing table.
 
 :func:`round_table` renders one run (printed after a run); :func:`sizing_table` renders the figures
 of bench/students_sizing.py; :func:`sizing_section` is bench/results/students_per_gpu.md, which

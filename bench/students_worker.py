@@ -1,4 +1,4 @@
-"""One student of bench/students_per_gpu.py's class: a process that runs lesson 01 in a kernel of its own.
+"""One student of python -m bench.students_per_gpu's class: a process that runs lesson 01 in a kernel of its own.
 
     python -m bench.students_worker --name student01 --ready R --go G --result result.json
 
@@ -74,7 +74,7 @@ def run_student(name: str, ready: Path, go: Path, result_file: Path, cell_timeou
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.students_worker", description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="the student's name in the results")
     parser.add_argument("--ready", type=Path, required=True, help="written once the kernel is up")
     parser.add_argument("--go", type=Path, required=True, help="the lesson starts when this file appears")

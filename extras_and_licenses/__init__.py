@@ -6,11 +6,12 @@ The three things most lessons use, importable from the top::
 
 Modules, one purpose each:
 
-- ``models``              loading a lesson model, demo fallback; re-exports the next four (every lesson)
+- ``models``              loading a lesson model, demo fallback (every lesson); re-exports the next five
 - ``catalog``             the lesson models' ids, pinned revisions and sizes; demo mode
 - ``placement``           device and dtype choice, each lesson's GPU memory need (``LESSON_MEMORY``)
 - ``hub_cache``           is a model complete in the cache, is the hub reachable, why a download failed
 - ``banners``             the demo and stand-in banners, once per kernel; "are we in a Jupyter kernel"
+- ``attention_switch``    another attention implementation for a while, and back (eager, to read the weights)
 - ``prefetch``            download the lesson models ahead of class (``python -m extras_and_licenses prefetch``)
 - ``doctor``              pre-flight report (``python -m extras_and_licenses doctor``; lesson 00)
 - ``environment``         the library versions the lessons need, checked at the top of every lesson
@@ -19,10 +20,9 @@ Modules, one purpose each:
 - ``pipeline_checks``     the pipelines' input checks, messages and generation settings
 - ``forward_listener``    log every encoder/decoder call during generation (lessons 01-03)
 - ``forward_calls``       the listener's call records and the columns of its log
-- ``attention_switch``    another attention implementation for a while, and back (eager, to read the weights)
 - ``cross_attention``     capture one translation's cross-attention weights and outputs (lesson 02)
 - ``attention_plots``     draw captured cross-attention with matplotlib (lesson 02)
-- ``attention_explorer``  step through captured cross-attention in a widget; lesson 02 imports all of it from here
+- ``attention_explorer``  step through captured cross-attention in a widget; re-exports the capture and plots
 - ``decoding``            time per new token and the memory-bandwidth floor (lesson 03, bench/)
 - ``fast_decode``         lesson 03's static, replayed T5 decoder step
 - ``fast_decode_checks``  what that step refuses (models, settings, machines) and why

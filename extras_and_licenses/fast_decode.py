@@ -53,6 +53,7 @@ __all__ = [
     "StaticT5Decoder",
     "capture_cuda_graph",
     "capture_problem",
+    "check_generate_kwargs",
     "check_model",
     "compile_step",
     "greedy_decode",

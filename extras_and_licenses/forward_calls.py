@@ -5,7 +5,9 @@ was fed, how full the caches were, how long it took, the top next token, the cro
 weights when asked for). :data:`COLUMNS` names the log's columns and their widths once; the
 header and every call's line are both written from it. :class:`PendingCall` holds what a call
 left behind until its record is written: reading a GPU timer or decoding tokens waits for the
-GPU, so a quiet listener does it only when the records are read.
+GPU, so a quiet listener does it only when the records are read. :class:`TopTokenHook` is the
+forward hook on the model's output layer that finds each call's top next token; its listener
+attaches it and removes it with its own hooks.
 
 Used through :mod:`extras_and_licenses.forward_listener` (lessons 01-03); ``listener.calls``
 is a list of these records.
@@ -247,6 +249,11 @@ class TopTokenHook:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else ("no output layer found" if self._gave_up else "not attached")
+        owner = type(self.model).__name__ if self.model is not None else "no model yet"
+        return f"<TopTokenHook on {owner}'s output layer: {state}>"
 
 
 # --------------------------------------------------------------------------- reading a call's arguments
