@@ -42,7 +42,7 @@ import torch
 from bench import ct2_peer
 from bench.ladder_report import FLOOR, cpu_ratio, markdown
 from extras_and_licenses import fast_decode, standins
-from extras_and_licenses.decoding import copy_bandwidth, floor_ms_per_token, time_calls, time_generate
+from extras_and_licenses.decoding import copy_bandwidth, floor_ms_per_token, time_generate
 
 MODELS = ("t5-large", "flan-t5-large", "t5-base")  # t5-large first: it carries the goal
 MODEL_IDS = {"t5-base": "t5-base", "t5-large": "t5-large", "flan-t5-large": "google/flan-t5-large"}
@@ -231,15 +231,12 @@ def _time_static_step(model, inputs, new_tokens, repeats, rung, device, outputs)
             step()
     prepare_s = time.perf_counter() - started
 
-    def run():  # as generate() does per call: encode, then decode
-        decoder.load(inputs["input_ids"], inputs["attention_mask"])
-        return decoder.decode(step, check_every=new_tokens)
-
-    def check(ids):
-        if ids.shape[1] - 1 != new_tokens:
-            raise RuntimeError(f"the step made {ids.shape[1] - 1} tokens, not {new_tokens}")
-
-    timing = time_calls(run, device, new_tokens, repeats=repeats, warmup=1, check=check)
+    # each run encodes, then decodes, as generate() does per call
+    timing = fast_decode.time_decode(
+        decoder, inputs["input_ids"], inputs["attention_mask"], run_step=step, repeats=repeats, warmup=1
+    )
+    if timing.output_ids.shape[1] - 1 != new_tokens:
+        raise RuntimeError(f"the step made {timing.output_ids.shape[1] - 1} tokens, not {new_tokens}")
     outputs[rung] = timing.output_ids
     return {
         "status": "ok",

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .decoding import GenerateTiming, synchronize
+from .decoding import time_calls
 from .fast_decode_checks import FastDecodeError, capture_problem, check_generate_kwargs, check_model
 
 __all__ = [
@@ -304,18 +304,12 @@ def time_decode(decoder: StaticT5Decoder, input_ids, attention_mask=None, *, run
     """
     if repeats < 1 or warmup < 0:
         raise FastDecodeError(f"need repeats >= 1 and warmup >= 0; got {repeats} and {warmup}.")
-    device = decoder.model.device
-    timing = GenerateTiming(decoder.max_new_tokens)
-    for run in range(warmup + repeats):
-        synchronize(device)
-        started = time.perf_counter()
+
+    def run():
         decoder.load(input_ids, attention_mask)
-        ids = decoder.decode(run_step, check_every=decoder.max_new_tokens)
-        synchronize(device)
-        if run >= warmup:
-            timing.seconds.append(time.perf_counter() - started)
-    timing.output_ids = ids
-    return timing
+        return decoder.decode(run_step, check_every=decoder.max_new_tokens)
+
+    return time_calls(run, decoder.model.device, decoder.max_new_tokens, repeats=repeats, warmup=warmup)
 
 
 @dataclass
