@@ -161,13 +161,18 @@ def test_doctor_html_table_for_notebooks(hf_cache):
     assert html.count("<tr") >= 10 and "Verdict" in html
 
 
-def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
+def _fake_gpu(monkeypatch, name: str, gigabytes: int, capability: tuple[int, int]) -> None:
+    """torch.cuda as it looks on one GPU of that name, size and compute capability."""
     Props = namedtuple("Props", "name total_memory")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 2GB", 2 * 10**9))
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake 2GB")
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 6))  # native bfloat16
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props(name, gigabytes * 10**9))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+
+
+def test_doctor_gpu_rows_with_a_fake_gpu(hf_cache, monkeypatch):
+    _fake_gpu(monkeypatch, "Fake 2GB", 2, (8, 6))  # native bfloat16
     rows = _rows(doctor.check())
     assert rows["GPU"].status == doctor.OK and "Fake 2GB" in rows["GPU"].detail
     assert rows["bfloat16"].status == doctor.OK
@@ -202,12 +207,7 @@ def test_doctor_names_a_bad_course_dtype_and_the_fix_and_still_reports_the_gpu(h
 
 
 def test_doctor_with_a_bad_course_dtype_on_a_gpu_keeps_its_gpu_and_memory_rows(hf_cache, monkeypatch):
-    Props = namedtuple("Props", "name total_memory")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props("Fake 40GB", 40 * 10**9))
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake 40GB")
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 0))
+    _fake_gpu(monkeypatch, "Fake 40GB", 40, (8, 0))
     monkeypatch.setenv("COURSE_DTYPE", "fp32")
     rows = _rows(doctor.check(probe_hub=lambda: (False, "test")))
     assert rows["precision"].status == doctor.FAIL and "COURSE_DTYPE='fp32'" in rows["precision"].detail
