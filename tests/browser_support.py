@@ -47,6 +47,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,6 +120,23 @@ def _kill_tree(procs, sig=signal.SIGKILL) -> None:
                 proc.send_signal(sig)
         except Exception:  # noqa: BLE001 - gone already, or a zombie
             pass
+
+
+def signal_group(proc: subprocess.Popen | None, sig=signal.SIGKILL) -> None:
+    """Send ``sig`` to the process group of ``proc`` (a server we started in a session of its own) while it lives."""
+    if proc is not None and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def skip_unless_ready(reason: str | None) -> None:
+    """Skip the test when ``reason`` says what is missing; with COURSE_REQUIRE_BROWSER=1 (CI) fail instead."""
+    if reason:
+        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"COURSE_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- JupyterLab
@@ -328,27 +347,17 @@ class LabServer:
             return
         if self.proc.poll() is None:
             self.shutdown_kernels()
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            signal_group(self.proc, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                signal_group(self.proc, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.kill_now()
 
     def kill_now(self) -> None:
         """SIGKILL Lab's process group (while Lab lives) and every process of it we recorded."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_group(self.proc, signal.SIGKILL)
         self.remember_children()
         _kill_tree(self._known.values())
         _ALIVE.pop(id(self), None)

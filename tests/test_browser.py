@@ -60,11 +60,7 @@ RUN_TIMEOUT = float(os.environ.get("COURSE_BROWSER_RUN_TIMEOUT", "180"))  # seco
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    reason = bs.chromium_available()
-    if reason:
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"COURSE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    bs.skip_unless_ready(bs.chromium_available())
     browser = bs.Chromium(tmp_path_factory.mktemp("chromium")).start()
     try:
         yield browser

@@ -8,7 +8,6 @@ with the real AttentionExplorer on a synthetic capture (9 steps, as lesson 02's 
 from __future__ import annotations
 
 import html
-import os
 import time
 from pathlib import Path
 
@@ -35,11 +34,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
-    reason = bs.chromium_available()
-    if reason:
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"COURSE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    bs.skip_unless_ready(bs.chromium_available())
     import nbformat
 
     folder = tmp_path_factory.mktemp("explorer")

@@ -344,11 +344,7 @@ c.JupyterHub.load_roles.append(
         return left
 
     def kill_now(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        bs.signal_group(self.proc, signal.SIGKILL)
         bs._kill_tree(self.known.values())
         bs._ALIVE.pop(id(self), None)
 
@@ -400,11 +396,7 @@ def cells_done(page) -> tuple[bool, list[dict]]:
 
 @pytest.fixture()
 def requirements():
-    reason = missing_requirements()
-    if reason:
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"COURSE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+    bs.skip_unless_ready(missing_requirements())
 
 
 def test_three_students_run_lesson_01_at_once_through_the_hub(tmp_path, requirements):
